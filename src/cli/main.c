@@ -1,0 +1,39 @@
+/* progan: the entry point. Dispatches to one subcommand (see commands.h). */
+#include "cli/commands.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const cli_command commands[] = {
+    {"devices", cmd_devices, "list the Vulkan devices and their limits"},
+    {"prepare", cmd_prepare, "convert a folder of images into a dataset file"},
+    {"info", cmd_info, "describe any file progan writes (dataset, checkpoint, export)"},
+    {"plot", cmd_plot, "draw a run's curves into RUN/curves.svg"},
+};
+
+static void print_usage(FILE *out) {
+    fprintf(out, "progan %s: Progressive-Growing GANs on any Vulkan GPU\n\n", PROGAN_VERSION);
+    fprintf(out, "usage: progan <command> [options]   (progan <command> --help for its options)\n\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("progan %s\n", PROGAN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "progan: unknown command '%s'\n\n", argv[1]);
+    print_usage(stderr);
+    return 2;
+}
