@@ -31,3 +31,38 @@ double test_rel_error_d(const double *a, const double *b, size_t n, double floor
                         size_t *worst_index);
 
 #endif
+
+/* ---- device helpers for op tests (need src/graph) */
+#include "graph/graph.h"
+#include "ref/ref.h"
+
+/* The shared context (created on first use, validation per $PROGAN_VALIDATION);
+ * NULL with a message if no device. */
+pg_vk_context *test_context(void);
+/* Destroys the context and records a failure if the validation layer spoke. */
+void test_context_release(void);
+
+/* Random leaves: every INPUT node of g gets uniform [-1,1) values rounded to
+ * float32 (so the reference sees exactly what the device sees). Caller frees
+ * with test_leaves_free. */
+double **test_leaves_random(const pg_graph *g, uint64_t seed);
+void test_leaves_free(const pg_graph *g, double **leaves);
+
+/* Runs outputs of g on the device with the given leaves (INPUT nodes only),
+ * after poisoning every buffer with NaN. out[k] receives a malloc'd float copy. */
+int test_device_run(const pg_graph *g, double **leaves, const pg_tensor *outputs, int n,
+                    float **out);
+
+/* Normwise relative error max|a - b| / max|b|; +Inf on NaN/Inf. */
+double test_norm_error(const float *a, const double *b, size_t n);
+double test_norm_error_d(const double *a, const double *b, size_t n);
+
+/* The full check of one op case, on graph g whose INPUT nodes xs[0..n) feed y:
+ *  1. y on the device vs the float64 reference;
+ *  2. the VJP graph of L = sum(y * v) (v random): reference vs central finite
+ *     differences of L, and device vs reference;
+ *  3. if second_order: the same for z = sum_i sum(dL/dx_i * u_i), i.e. the
+ *     gradient of the gradient.
+ * tol: device-vs-reference normwise relative bound (float32 rounding). */
+void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *xs, int n,
+                   int second_order, double tol, uint64_t seed);

@@ -12,11 +12,11 @@
  * the human message (file:line, what, the value, the fix) in pg_error_message(). */
 typedef enum {
     PG_OK = 0,
-    PG_ERR_INVALID = -1,     /* a bad argument, flag or shape */
-    PG_ERR_IO = -2,          /* a file could not be read or written */
-    PG_ERR_FORMAT = -3,      /* a file is corrupt, truncated or foreign */
-    PG_ERR_VULKAN = -4,      /* a Vulkan call failed */
-    PG_ERR_NO_DEVICE = -5,   /* no usable Vulkan device or driver */
+    PG_ERR_INVALID = -1,   /* a bad argument, flag or shape */
+    PG_ERR_IO = -2,        /* a file could not be read or written */
+    PG_ERR_FORMAT = -3,    /* a file is corrupt, truncated or foreign */
+    PG_ERR_VULKAN = -4,    /* a Vulkan call failed */
+    PG_ERR_NO_DEVICE = -5, /* no usable Vulkan device or driver */
     PG_ERR_OUT_OF_MEMORY = -6,
     PG_ERR_UNSUPPORTED = -7, /* the device or build lacks a feature */
     PG_ERR_INTERRUPTED = -8, /* Ctrl-C / SIGTERM */
@@ -56,14 +56,13 @@ uint32_t pg_rand_u32(uint64_t seed, uint64_t iteration, uint32_t stream, uint64_
 float pg_rand_uniform(uint64_t seed, uint64_t iteration, uint32_t stream, uint64_t i);
 float pg_rand_normal(uint64_t seed, uint64_t iteration, uint32_t stream, uint64_t i);
 /* Fills out[0..n) with N(0,1) draws of the stream. */
-void pg_rand_normal_fill(float *out, size_t n, uint64_t seed, uint64_t iteration,
-                         uint32_t stream);
+void pg_rand_normal_fill(float *out, size_t n, uint64_t seed, uint64_t iteration, uint32_t stream);
 
 /* Monotonic seconds. */
 double pg_time_now(void);
 
-#define PG_MIN(a, b) ((a) < (b) ? (a) : (b))
-#define PG_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define PG_MIN(a, b)    ((a) < (b) ? (a) : (b))
+#define PG_MAX(a, b)    ((a) > (b) ? (a) : (b))
 #define PG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -16,8 +16,7 @@ pg_status pg_error_set(pg_status code, const char *file, int line, const char *f
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     const char *base = strrchr(file, '/');
-    snprintf(error_message, sizeof error_message, "%s (%s:%d)", text, base ? base + 1 : file,
-             line);
+    snprintf(error_message, sizeof error_message, "%s (%s:%d)", text, base ? base + 1 : file, line);
     return code;
 }
 
@@ -31,15 +30,24 @@ void pg_error_clear(void) {
 
 const char *pg_status_name(pg_status s) {
     switch (s) {
-    case PG_OK: return "ok";
-    case PG_ERR_INVALID: return "invalid argument";
-    case PG_ERR_IO: return "i/o error";
-    case PG_ERR_FORMAT: return "bad file format";
-    case PG_ERR_VULKAN: return "vulkan error";
-    case PG_ERR_NO_DEVICE: return "no device";
-    case PG_ERR_OUT_OF_MEMORY: return "out of memory";
-    case PG_ERR_UNSUPPORTED: return "unsupported";
-    case PG_ERR_INTERRUPTED: return "interrupted";
+    case PG_OK:
+        return "ok";
+    case PG_ERR_INVALID:
+        return "invalid argument";
+    case PG_ERR_IO:
+        return "i/o error";
+    case PG_ERR_FORMAT:
+        return "bad file format";
+    case PG_ERR_VULKAN:
+        return "vulkan error";
+    case PG_ERR_NO_DEVICE:
+        return "no device";
+    case PG_ERR_OUT_OF_MEMORY:
+        return "out of memory";
+    case PG_ERR_UNSUPPORTED:
+        return "unsupported";
+    case PG_ERR_INTERRUPTED:
+        return "interrupted";
     }
     return "unknown status";
 }

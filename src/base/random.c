@@ -46,8 +46,7 @@ float pg_rand_normal(uint64_t seed, uint64_t iteration, uint32_t stream, uint64_
     return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
 }
 
-void pg_rand_normal_fill(float *out, size_t n, uint64_t seed, uint64_t iteration,
-                         uint32_t stream) {
+void pg_rand_normal_fill(float *out, size_t n, uint64_t seed, uint64_t iteration, uint32_t stream) {
     for (size_t i = 0; i < n; i++) out[i] = pg_rand_normal(seed, iteration, stream, i);
 }
 

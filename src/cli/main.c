@@ -13,7 +13,8 @@ static const cli_command commands[] = {
 
 static void print_usage(FILE *out) {
     fprintf(out, "progan %s: Progressive-Growing GANs on any Vulkan GPU\n\n", PROGAN_VERSION);
-    fprintf(out, "usage: progan <command> [options]   (progan <command> --help for its options)\n\n");
+    fprintf(out,
+            "usage: progan <command> [options]   (progan <command> --help for its options)\n\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }

@@ -7,7 +7,7 @@
 #include "base/base.h"
 
 typedef struct {
-    FILE *file;          /* write through this */
+    FILE *file; /* write through this */
     char final_path[4096];
     char temp_path[4200];
 } pg_atomic_file;

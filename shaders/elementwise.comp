@@ -1,0 +1,61 @@
+#version 450
+// Every elementwise op, one opcode per specialization (keep in sync with
+// enum elementwise_opcode in src/graph/op_elementwise.c). Operands a, b, c are
+// read through per-axis strides, so a stride of 0 broadcasts a size-1 axis.
+// out [N,H,W,C] contiguous; unused operand bindings alias the output.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x = 128) in;
+layout(constant_id = 0) const uint OPCODE = 0;
+
+layout(std430, binding = 0) writeonly buffer Out { float y[]; };
+layout(std430, binding = 1) readonly buffer A { float a[]; };
+layout(std430, binding = 2) readonly buffer B { float b[]; };
+layout(std430, binding = 3) readonly buffer C { float c[]; };
+
+layout(push_constant) uniform Push {
+    uvec4 shape;      // out N, H, W, C
+    uvec4 stride_a, stride_b, stride_c;
+    float p0, p1;     // op constants (scale a*x+b, slope, fill value)
+    uint count;
+} pc;
+
+const uint OP_COPY = 0, OP_FILL = 1, OP_SCALE = 2, OP_SQUARE = 3, OP_SQRT = 4, OP_RSQRT = 5,
+           OP_LEAKY_RELU = 6, OP_ADD = 7, OP_SUB = 8, OP_MUL = 9, OP_LEAKY_RELU_GRAD = 10,
+           OP_LERP = 11;
+
+void main() {
+    uint i = linear_thread_id(128);
+    if (i >= pc.count) return;
+    uint ch = i % pc.shape.w, r = i / pc.shape.w;
+    uint x = r % pc.shape.z; r /= pc.shape.z;
+    uint row = r % pc.shape.y, n = r / pc.shape.y;
+    uvec4 at = uvec4(n, row, x, ch);
+    uint ia = at.x * pc.stride_a.x + at.y * pc.stride_a.y +
+              at.z * pc.stride_a.z + at.w * pc.stride_a.w;
+    float va = OPCODE == OP_FILL ? 0.0 : a[ia];
+    float result;
+    if (OPCODE == OP_COPY) result = va;
+    else if (OPCODE == OP_FILL) result = pc.p0;
+    else if (OPCODE == OP_SCALE) result = va * pc.p0 + pc.p1;
+    else if (OPCODE == OP_SQUARE) result = va * va;
+    else if (OPCODE == OP_SQRT) result = sqrt(va);
+    else if (OPCODE == OP_RSQRT) result = inversesqrt(va);
+    else if (OPCODE == OP_LEAKY_RELU) result = va > 0.0 ? va : va * pc.p0;
+    else {
+        uint ib = at.x * pc.stride_b.x + at.y * pc.stride_b.y + at.z * pc.stride_b.z +
+                  at.w * pc.stride_b.w;
+        float vb = b[ib];
+        if (OPCODE == OP_ADD) result = va + vb;
+        else if (OPCODE == OP_SUB) result = va - vb;
+        else if (OPCODE == OP_MUL) result = va * vb;
+        else if (OPCODE == OP_LEAKY_RELU_GRAD) result = vb > 0.0 ? va : va * pc.p0;
+        else {
+            uint ic = at.x * pc.stride_c.x + at.y * pc.stride_c.y + at.z * pc.stride_c.z +
+                      at.w * pc.stride_c.w;
+            result = va + (vb - va) * c[ic];
+        }
+    }
+    y[i] = result;
+}

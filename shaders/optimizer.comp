@@ -1,0 +1,42 @@
+#version 450
+// In-place parameter updates.
+//   MODE 0 Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr_t m / (sqrt(v) + eps),
+//          lr_t = lr sqrt(1-b2^t) / (1-b1^t) computed on the host per step; nothing
+//          changes when the skip flag (a non-finite gradient somewhere) is set.
+//   MODE 1 moving average: avg = src + (avg - src) * beta.
+// Bindings, Adam: 0 param, 1 grad, 2 m, 3 v, 4 lr_t, 5 skip; average: 0 avg, 1 src.
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x = 128) in;
+layout(constant_id = 0) const uint MODE = 0;
+layout(constant_id = 1) const uint HAS_SKIP = 0;
+
+layout(std430, binding = 0) buffer P { float p[]; };
+layout(std430, binding = 1) readonly buffer G { float g[]; };
+layout(std430, binding = 2) buffer M { float m[]; };
+layout(std430, binding = 3) buffer V { float v[]; };
+layout(std430, binding = 4) readonly buffer LR { float lr_t[]; };
+layout(std430, binding = 5) readonly buffer SKIP { float skip[]; };
+
+layout(push_constant) uniform Push {
+    uint count;
+    float a, b, c; // Adam: beta1, beta2, eps; average: beta
+} pc;
+
+void main() {
+    uint i = linear_thread_id(128);
+    if (i >= pc.count) return;
+    if (MODE == 1) {
+        float src = g[i];
+        p[i] = src + (p[i] - src) * pc.a;
+        return;
+    }
+    if (HAS_SKIP != 0 && skip[0] != 0.0) return;
+    float grad = g[i];
+    float mi = pc.a * m[i] + (1.0 - pc.a) * grad;
+    float vi = pc.b * v[i] + (1.0 - pc.b) * grad * grad;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] -= lr_t[0] * mi / (sqrt(vi) + pc.c);
+}

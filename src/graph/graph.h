@@ -1,0 +1,175 @@
+/* src/graph: tensors, the closed op table, the graph builder, reverse-mode
+ * autodiff whose VJP rules emit nodes of the same table (so gradients can be
+ * differentiated again), the memory planner and the executor that records a
+ * whole graph into one command buffer once and replays it. Calls src/vk.
+ *
+ * Tensors are float32 with a 4-D shape, NHWC order: shape[0]=N, [1]=H, [2]=W,
+ * [3]=C, contiguous with C innermost; lower-rank tensors use leading 1s. A matrix
+ * for matmul is rows = N*H*W, cols = C. Conv weights live on the device as
+ * [kh, kw, Cin, Cout] (HWIO); checkpoints convert to PyTorch's [out, in, kh, kw].
+ *
+ * Building follows ggml: a constructor records the op and returns a node id
+ * (pg_tensor). A bad shape records the first error in the graph and returns -1;
+ * constructors given -1 return -1, and pg_plan_create reports the error. */
+#ifndef PROGAN_GRAPH_H
+#define PROGAN_GRAPH_H
+
+#include <stdio.h>
+
+#include "vk/vk.h"
+
+typedef int pg_tensor; /* a node id; -1 means "no tensor" (an error, or a zero gradient) */
+
+typedef enum {
+    PG_OP_INPUT,    /* host-written before every run (latents, reals, per-step scalars) */
+    PG_OP_EXTERNAL, /* persistent device memory owned by the caller (parameters, moments) */
+    PG_OP_FILL,     /* a constant-valued tensor */
+    PG_OP_RESHAPE,  /* a view: same bytes, new shape */
+    PG_OP_CONV2D,
+    PG_OP_CONV2D_INPUT_GRAD,
+    PG_OP_CONV2D_WEIGHT_GRAD,
+    PG_OP_MATMUL,
+    PG_OP_REDUCE_SUM, /* sum over a set of axes (kept as size 1) times a scale: sum, mean,
+                         channel sum */
+    PG_OP_BROADCAST,  /* repeat size-1 axes up to a shape */
+    PG_OP_ADD,        /* binary elementwise ops broadcast size-1 axes of either operand */
+    PG_OP_SUB,
+    PG_OP_MUL,
+    PG_OP_SCALE, /* a * x + b, a and b constants */
+    PG_OP_SQUARE,
+    PG_OP_SQRT,
+    PG_OP_RSQRT,
+    PG_OP_LERP, /* a + (b - a) * t, t broadcast (a scalar, or one value per sample) */
+    PG_OP_LEAKY_RELU,
+    PG_OP_LEAKY_RELU_GRAD, /* (dy, x) -> dy * (x > 0 ? 1 : slope) */
+    PG_OP_UPSAMPLE2X,      /* nearest, times a constant */
+    PG_OP_AVGPOOL2X,       /* 2x2 box mean, times a constant */
+    PG_OP_PIXEL_NORM,
+    PG_OP_PIXEL_NORM_GRAD, /* fused backward (dy, x) -> dx */
+    PG_OP_MBSTD,           /* minibatch stddev: appends one channel */
+    PG_OP_MBSTD_GRAD,      /* fused backward (dy, x) -> dx */
+    PG_OP_CONCAT,          /* along channels */
+    PG_OP_SLICE,           /* channels [begin, begin + count) */
+    PG_OP_PAD_CHANNELS,    /* the adjoint of slice: zeros outside [begin, begin + C) */
+    PG_OP_ADAM,            /* in place on (param, m, v) externals; no output */
+    PG_OP_EMA,             /* in place: avg = src + (avg - src) * beta; no output */
+    PG_OP_COUNT
+} pg_op;
+
+#define PG_MAX_INPUTS  6
+#define PG_MAX_IPARAMS 6
+#define PG_MAX_FPARAMS 4
+
+typedef struct {
+    pg_op op;
+    int n_inputs;
+    pg_tensor inputs[PG_MAX_INPUTS];
+    int shape[4];
+    int iparams[PG_MAX_IPARAMS];
+    float fparams[PG_MAX_FPARAMS];
+    char name[64];       /* for errors and the profiler */
+    pg_vk_range storage; /* PG_OP_EXTERNAL: the caller's bytes */
+    int side_effect;     /* ADAM / EMA: kept although nothing reads them */
+} pg_node;
+
+typedef struct pg_graph {
+    pg_node *nodes;
+    int count, capacity;
+    pg_status error; /* the first construction error */
+    char error_message[1024];
+} pg_graph;
+
+pg_graph *pg_graph_create(void);
+void pg_graph_destroy(pg_graph *g);
+static inline const pg_node *pg_graph_node(const pg_graph *g, pg_tensor t) {
+    return &g->nodes[t];
+}
+/* Formats a shape as "[n,h,w,c]" into a small rotating buffer (for messages). */
+const char *pg_shape_str(const int s[4]);
+/* Number of elements of a tensor. */
+long long pg_tensor_numel(const pg_graph *g, pg_tensor t);
+void pg_tensor_set_name(pg_graph *g, pg_tensor t, const char *name);
+
+/* ---- leaves */
+pg_tensor pg_input(pg_graph *g, const char *name, int n, int h, int w, int c);
+pg_tensor pg_external(pg_graph *g, const char *name, const int shape[4], pg_vk_range storage);
+pg_tensor pg_fill(pg_graph *g, const int shape[4], float value);
+
+/* ---- ops (shapes NHWC; x [N,H,W,Ci], w [k,k,Ci,Co], scale = equalized-LR gain/sqrt(fan_in)) */
+pg_tensor pg_conv2d(pg_graph *g, pg_tensor x, pg_tensor w, float scale);
+pg_tensor pg_conv2d_input_grad(pg_graph *g, pg_tensor dy, pg_tensor w, float scale);
+pg_tensor pg_conv2d_weight_grad(pg_graph *g, pg_tensor x, pg_tensor dy, int k, float scale);
+/* scale * op(a) @ op(b): a as [rows, cols] = [N*H*W, C]; result [M, 1, 1, N]. */
+pg_tensor pg_matmul(pg_graph *g, pg_tensor a, pg_tensor b, int transpose_a, int transpose_b,
+                    float scale);
+/* axes: bit i set = reduce axis i (0 N, 1 H, 2 W, 3 C). */
+pg_tensor pg_reduce_sum(pg_graph *g, pg_tensor x, int axes, float scale);
+pg_tensor pg_sum(pg_graph *g, pg_tensor x); /* every axis -> [1,1,1,1] */
+pg_tensor pg_mean(pg_graph *g, pg_tensor x, int axes);
+pg_tensor pg_channel_sum(pg_graph *g, pg_tensor x); /* [N,H,W,C] -> [1,1,1,C] */
+pg_tensor pg_broadcast(pg_graph *g, pg_tensor x, const int shape[4]);
+pg_tensor pg_bias_add(pg_graph *g, pg_tensor x, pg_tensor bias); /* bias [1,1,1,C] */
+pg_tensor pg_add(pg_graph *g, pg_tensor a, pg_tensor b);
+pg_tensor pg_sub(pg_graph *g, pg_tensor a, pg_tensor b);
+pg_tensor pg_mul(pg_graph *g, pg_tensor a, pg_tensor b);
+pg_tensor pg_scale(pg_graph *g, pg_tensor x, float a, float b);
+pg_tensor pg_square(pg_graph *g, pg_tensor x);
+pg_tensor pg_sqrt(pg_graph *g, pg_tensor x);
+pg_tensor pg_rsqrt(pg_graph *g, pg_tensor x);
+pg_tensor pg_lerp(pg_graph *g, pg_tensor a, pg_tensor b, pg_tensor t);
+pg_tensor pg_leaky_relu(pg_graph *g, pg_tensor x, float slope);
+pg_tensor pg_leaky_relu_grad(pg_graph *g, pg_tensor dy, pg_tensor x, float slope);
+pg_tensor pg_upsample2x(pg_graph *g, pg_tensor x, float scale);
+pg_tensor pg_avgpool2x(pg_graph *g, pg_tensor x, float scale);
+pg_tensor pg_pixel_norm(pg_graph *g, pg_tensor x, float eps);
+pg_tensor pg_pixel_norm_grad(pg_graph *g, pg_tensor dy, pg_tensor x, float eps);
+pg_tensor pg_mbstd(pg_graph *g, pg_tensor x, int group, float eps);
+pg_tensor pg_mbstd_grad(pg_graph *g, pg_tensor dy, pg_tensor x, int group, float eps);
+pg_tensor pg_concat(pg_graph *g, pg_tensor a, pg_tensor b);
+pg_tensor pg_slice(pg_graph *g, pg_tensor x, int begin, int count);
+pg_tensor pg_pad_channels(pg_graph *g, pg_tensor x, int begin, int total);
+pg_tensor pg_reshape(pg_graph *g, pg_tensor x, int n, int h, int w, int c);
+/* In-place updates (side effects, run after everything that reads their targets).
+ * lr_t: a [1,1,1,1] tensor holding lr * sqrt(1 - b2^t) / (1 - b1^t) for this step;
+ * skip: optional (-1) [1,1,1,1] tensor, nonzero = leave everything unchanged. */
+pg_tensor pg_adam(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor m, pg_tensor v,
+                  pg_tensor lr_t, pg_tensor skip, float beta1, float beta2, float eps);
+pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta);
+
+/* Primitive-op versions of the fused ops: the reference the fused kernels are
+ * tested against, and what the fused backward ops' VJPs differentiate. */
+pg_tensor pg_pixel_norm_primitive(pg_graph *g, pg_tensor x, float eps);
+pg_tensor pg_mbstd_primitive(pg_graph *g, pg_tensor x, int group, float eps);
+
+/* ---- autodiff: dxs[i] = d(sum(y * dy)) / d xs[i]; dy = -1 means ones (y scalar).
+ * dxs[i] = -1 when y does not depend on xs[i]. The result is ordinary graph and
+ * can be differentiated again. */
+pg_status pg_grad(pg_graph *g, pg_tensor y, pg_tensor dy, int n, const pg_tensor *xs,
+                  pg_tensor *dxs);
+
+/* ---- execution */
+typedef struct pg_plan pg_plan;
+/* Plans memory and records the part of g that outputs and side effects need. */
+pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                         int n_outputs, pg_plan **out);
+void pg_plan_destroy(pg_plan *p);
+/* Host pointer where an input's values go before pg_plan_run (float, NHWC). */
+float *pg_plan_input(pg_plan *p, pg_tensor input);
+/* Host pointer to an output's values after pg_plan_run. */
+const float *pg_plan_output(pg_plan *p, pg_tensor output);
+/* Fills the activation arena and the readback staging with a 32-bit pattern
+ * (tests poison with NaN so an element a kernel forgets to write shows). */
+pg_status pg_plan_poison(pg_plan *p, uint32_t pattern);
+/* Submits the recorded command buffer and waits for it. */
+pg_status pg_plan_run(pg_plan *p);
+pg_status pg_plan_submit(pg_plan *p);
+pg_status pg_plan_wait(pg_plan *p);
+/* Device bytes of the planned activation arena (reported in stats). */
+uint64_t pg_plan_arena_bytes(const pg_plan *p);
+int pg_plan_dispatch_count(const pg_plan *p);
+/* With timestamps on (PROGAN_PROFILE=1), prints a per-op time table of the last run. */
+void pg_plan_profile_print(pg_plan *p, FILE *out);
+/* Total GPU time of the last run in seconds (0 without timestamps). */
+double pg_plan_gpu_seconds(pg_plan *p);
+
+#endif

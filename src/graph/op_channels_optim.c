@@ -1,0 +1,153 @@
+/* Channel concat / slice / pad (each other's VJPs) and the in-place updates:
+ * Adam and the moving average, which have side effects and no output. */
+#include "graph/ops.h"
+
+#include <string.h>
+
+/* Keep in sync with MODE in shaders/channels.comp and shaders/optimizer.comp. */
+enum { CHANNELS_CONCAT = 0, CHANNELS_SLICE = 1, CHANNELS_PAD = 2 };
+enum { OPTIMIZER_ADAM = 0, OPTIMIZER_EMA = 1 };
+
+static uint32_t float_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+pg_tensor pg_concat(pg_graph *g, pg_tensor a, pg_tensor b) {
+    if (a < 0 || b < 0 || g->error) return -1;
+    const int *sa = g->nodes[a].shape, *sb = g->nodes[b].shape;
+    if (sa[0] != sb[0] || sa[1] != sb[1] || sa[2] != sb[2])
+        return PG_GRAPH_FAIL(g, "concat: %s and %s differ in N,H,W", pg_shape_str(sa),
+                             pg_shape_str(sb));
+    int shape[4] = {sa[0], sa[1], sa[2], sa[3] + sb[3]};
+    pg_tensor in[2] = {a, b};
+    return pg_node_add(g, PG_OP_CONCAT, 2, in, shape);
+}
+
+pg_tensor pg_slice(pg_graph *g, pg_tensor x, int begin, int count) {
+    if (x < 0 || g->error) return -1;
+    const int *s = g->nodes[x].shape;
+    if (begin < 0 || count < 1 || begin + count > s[3])
+        return PG_GRAPH_FAIL(g, "slice: channels [%d, %d) outside %s", begin, begin + count,
+                             pg_shape_str(s));
+    int shape[4] = {s[0], s[1], s[2], count};
+    pg_tensor t = pg_node_add(g, PG_OP_SLICE, 1, &x, shape);
+    if (t >= 0) g->nodes[t].iparams[0] = begin;
+    return t;
+}
+
+pg_tensor pg_pad_channels(pg_graph *g, pg_tensor x, int begin, int total) {
+    if (x < 0 || g->error) return -1;
+    const int *s = g->nodes[x].shape;
+    if (begin < 0 || begin + s[3] > total)
+        return PG_GRAPH_FAIL(g, "pad_channels: %s at %d does not fit %d channels", pg_shape_str(s),
+                             begin, total);
+    int shape[4] = {s[0], s[1], s[2], total};
+    pg_tensor t = pg_node_add(g, PG_OP_PAD_CHANNELS, 1, &x, shape);
+    if (t >= 0) g->nodes[t].iparams[0] = begin;
+    return t;
+}
+
+static int is_scalar(const pg_graph *g, pg_tensor t) {
+    return t >= 0 && pg_tensor_numel(g, t) == 1;
+}
+
+pg_tensor pg_adam(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor m, pg_tensor v,
+                  pg_tensor lr_t, pg_tensor skip, float beta1, float beta2, float eps) {
+    if (param < 0 || grad < 0 || m < 0 || v < 0 || lr_t < 0 || g->error) return -1;
+    const int *s = g->nodes[param].shape;
+    if (g->nodes[param].op != PG_OP_EXTERNAL || g->nodes[m].op != PG_OP_EXTERNAL ||
+        g->nodes[v].op != PG_OP_EXTERNAL)
+        return PG_GRAPH_FAIL(g, "adam: param, m and v must be external (persistent) tensors");
+    if (!pg_shape_equal(s, g->nodes[grad].shape) || !pg_shape_equal(s, g->nodes[m].shape) ||
+        !pg_shape_equal(s, g->nodes[v].shape) || !is_scalar(g, lr_t) ||
+        (skip >= 0 && !is_scalar(g, skip)))
+        return PG_GRAPH_FAIL(g, "adam: shapes of %s do not match", g->nodes[param].name);
+    pg_tensor in[6] = {param, grad, m, v, lr_t, skip};
+    pg_tensor t = pg_node_add(g, PG_OP_ADAM, skip >= 0 ? 6 : 5, in, s);
+    if (t < 0) return t;
+    g->nodes[t].side_effect = 1;
+    g->nodes[t].fparams[0] = beta1;
+    g->nodes[t].fparams[1] = beta2;
+    g->nodes[t].fparams[2] = eps;
+    return t;
+}
+
+pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta) {
+    if (avg < 0 || src < 0 || g->error) return -1;
+    if (g->nodes[avg].op != PG_OP_EXTERNAL ||
+        !pg_shape_equal(g->nodes[avg].shape, g->nodes[src].shape))
+        return PG_GRAPH_FAIL(g, "ema: the average must be an external tensor shaped like %s",
+                             pg_shape_str(g->nodes[src].shape));
+    pg_tensor in[2] = {avg, src};
+    pg_tensor t = pg_node_add(g, PG_OP_EMA, 2, in, g->nodes[avg].shape);
+    if (t >= 0) {
+        g->nodes[t].side_effect = 1;
+        g->nodes[t].fparams[0] = beta;
+    }
+    return t;
+}
+
+/* ---- dispatch */
+pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                            pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    uint32_t mode = n->op == PG_OP_CONCAT  ? CHANNELS_CONCAT
+                    : n->op == PG_OP_SLICE ? CHANNELS_SLICE
+                                           : CHANNELS_PAD;
+    pg_dispatch_init(d, PG_SHADER_CHANNELS, 3);
+    d->key.spec_count = 1;
+    d->key.spec[0] = mode;
+    d->bindings[0] = t;
+    d->bindings[1] = n->inputs[0];
+    d->bindings[2] = n->inputs[n->n_inputs - 1];
+    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
+    d->push[0] = (uint32_t)count;
+    d->push[1] = (uint32_t)n->shape[3];                     /* output channels */
+    d->push[2] = (uint32_t)g->nodes[n->inputs[0]].shape[3]; /* first input's channels */
+    d->push[3] = (uint32_t)g->nodes[n->inputs[n->n_inputs - 1]].shape[3];
+    d->push[4] = (uint32_t)n->iparams[0]; /* begin (slice, pad) */
+    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    return PG_OK;
+}
+
+pg_status optimizer_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                             pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    int adam = n->op == PG_OP_ADAM;
+    pg_dispatch_init(d, PG_SHADER_OPTIMIZER, 6); /* the shader names six buffers */
+    d->key.spec_count = 2;
+    d->key.spec[0] = adam ? OPTIMIZER_ADAM : OPTIMIZER_EMA;
+    d->key.spec[1] = adam && n->n_inputs == 6; /* has a skip flag */
+    for (int i = 0; i < n->n_inputs; i++) d->bindings[i] = n->inputs[i];
+    if (adam && n->n_inputs == 5) d->bindings[5] = n->inputs[4];
+    if (!adam) /* the moving average reads two; the unused slots repeat them */
+        for (int i = 2; i < 6; i++) d->bindings[i] = n->inputs[i % 2];
+    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
+    d->push[0] = (uint32_t)count;
+    d->push[1] = float_bits(n->fparams[0]);
+    d->push[2] = float_bits(n->fparams[1]);
+    d->push[3] = float_bits(n->fparams[2]);
+    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    return PG_OK;
+}
+
+/* ---- VJP rules */
+void channels_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    pg_node n = g->nodes[t];
+    if (n.op == PG_OP_CONCAT) {
+        int ca = g->nodes[n.inputs[0]].shape[3], cb = g->nodes[n.inputs[1]].shape[3];
+        if (needs[0]) dx[0] = pg_slice(g, dy, 0, ca);
+        if (needs[1]) dx[1] = pg_slice(g, dy, ca, cb);
+    } else if (n.op == PG_OP_SLICE) {
+        dx[0] = pg_pad_channels(g, dy, n.iparams[0], g->nodes[n.inputs[0]].shape[3]);
+    } else {
+        dx[0] = pg_slice(g, dy, n.iparams[0], g->nodes[n.inputs[0]].shape[3]);
+    }
+}
+
+void optimizer_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    (void)t, (void)dy, (void)needs, (void)dx;
+    PG_GRAPH_FAIL(g, "adam and ema update parameters in place and cannot be differentiated");
+}

@@ -1,0 +1,312 @@
+/* Elementwise ops (with broadcasting), fill, reshape, broadcast and reduce_sum:
+ * constructors with their shape rules, dispatch builders and VJP rules. */
+#include "graph/ops.h"
+
+#include <string.h>
+
+/* Keep in sync with the OP_* constants of shaders/elementwise.comp. */
+enum elementwise_opcode {
+    EW_COPY = 0,
+    EW_FILL,
+    EW_SCALE,
+    EW_SQUARE,
+    EW_SQRT,
+    EW_RSQRT,
+    EW_LEAKY_RELU,
+    EW_ADD,
+    EW_SUB,
+    EW_MUL,
+    EW_LEAKY_RELU_GRAD,
+    EW_LERP
+};
+
+static uint32_t float_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+/* ---- constructors */
+pg_tensor pg_fill(pg_graph *g, const int shape[4], float value) {
+    pg_tensor t = pg_node_add(g, PG_OP_FILL, 0, NULL, shape);
+    if (t >= 0) g->nodes[t].fparams[0] = value;
+    return t;
+}
+
+pg_tensor pg_reshape(pg_graph *g, pg_tensor x, int n, int h, int w, int c) {
+    int shape[4] = {n, h, w, c};
+    if (x < 0 || g->error) return -1;
+    if ((long long)n * h * w * c != pg_tensor_numel(g, x))
+        return PG_GRAPH_FAIL(g, "reshape: %s has %lld elements, not as many as %s",
+                             pg_shape_str(g->nodes[x].shape), pg_tensor_numel(g, x),
+                             pg_shape_str(shape));
+    return pg_node_add(g, PG_OP_RESHAPE, 1, &x, shape);
+}
+
+pg_tensor pg_reduce_sum(pg_graph *g, pg_tensor x, int axes, float scale) {
+    if (x < 0 || g->error) return -1;
+    int shape[4];
+    for (int i = 0; i < 4; i++) shape[i] = (axes & (1 << i)) ? 1 : g->nodes[x].shape[i];
+    pg_tensor t = pg_node_add(g, PG_OP_REDUCE_SUM, 1, &x, shape);
+    if (t >= 0) {
+        g->nodes[t].iparams[0] = axes & 15;
+        g->nodes[t].fparams[0] = scale;
+    }
+    return t;
+}
+
+pg_tensor pg_sum(pg_graph *g, pg_tensor x) {
+    return pg_reduce_sum(g, x, 15, 1.0f);
+}
+
+pg_tensor pg_mean(pg_graph *g, pg_tensor x, int axes) {
+    if (x < 0 || g->error) return -1;
+    long long count = 1;
+    for (int i = 0; i < 4; i++)
+        if (axes & (1 << i)) count *= g->nodes[x].shape[i];
+    return pg_reduce_sum(g, x, axes, (float)(1.0 / (double)count));
+}
+
+pg_tensor pg_channel_sum(pg_graph *g, pg_tensor x) {
+    return pg_reduce_sum(g, x, 7, 1.0f);
+}
+
+pg_tensor pg_broadcast(pg_graph *g, pg_tensor x, const int shape[4]) {
+    if (x < 0 || g->error) return -1;
+    for (int i = 0; i < 4; i++)
+        if (g->nodes[x].shape[i] != shape[i] && g->nodes[x].shape[i] != 1)
+            return PG_GRAPH_FAIL(g, "broadcast: cannot broadcast %s to %s",
+                                 pg_shape_str(g->nodes[x].shape), pg_shape_str(shape));
+    if (pg_shape_equal(g->nodes[x].shape, shape)) return x;
+    return pg_node_add(g, PG_OP_BROADCAST, 1, &x, shape);
+}
+
+pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]) {
+    if (dy < 0 || g->error) return -1;
+    int axes = 0;
+    for (int i = 0; i < 4; i++)
+        if (shape[i] == 1 && g->nodes[dy].shape[i] != 1) axes |= 1 << i;
+    return axes ? pg_reduce_sum(g, dy, axes, 1.0f) : dy;
+}
+
+/* Builds an elementwise node over 1-3 operands, broadcasting size-1 axes. */
+static pg_tensor elementwise(pg_graph *g, pg_op op, int n, const pg_tensor *in, float p0,
+                             float p1) {
+    for (int i = 0; i < n; i++)
+        if (in[i] < 0) return -1;
+    if (g->error) return -1;
+    int shape[4];
+    memcpy(shape, g->nodes[in[0]].shape, sizeof shape);
+    for (int i = 1; i < n; i++)
+        if (!pg_shape_broadcast(shape, g->nodes[in[i]].shape, shape))
+            return PG_GRAPH_FAIL(g, "%s: shapes %s and %s do not broadcast", pg_ops[op].name,
+                                 pg_shape_str(g->nodes[in[0]].shape),
+                                 pg_shape_str(g->nodes[in[i]].shape));
+    pg_tensor t = pg_node_add(g, op, n, in, shape);
+    if (t >= 0) {
+        g->nodes[t].fparams[0] = p0;
+        g->nodes[t].fparams[1] = p1;
+    }
+    return t;
+}
+
+pg_tensor pg_add(pg_graph *g, pg_tensor a, pg_tensor b) {
+    pg_tensor in[2] = {a, b};
+    return elementwise(g, PG_OP_ADD, 2, in, 0, 0);
+}
+pg_tensor pg_sub(pg_graph *g, pg_tensor a, pg_tensor b) {
+    pg_tensor in[2] = {a, b};
+    return elementwise(g, PG_OP_SUB, 2, in, 0, 0);
+}
+pg_tensor pg_mul(pg_graph *g, pg_tensor a, pg_tensor b) {
+    pg_tensor in[2] = {a, b};
+    return elementwise(g, PG_OP_MUL, 2, in, 0, 0);
+}
+pg_tensor pg_scale(pg_graph *g, pg_tensor x, float a, float b) {
+    return elementwise(g, PG_OP_SCALE, 1, &x, a, b);
+}
+pg_tensor pg_square(pg_graph *g, pg_tensor x) {
+    return elementwise(g, PG_OP_SQUARE, 1, &x, 0, 0);
+}
+pg_tensor pg_sqrt(pg_graph *g, pg_tensor x) {
+    return elementwise(g, PG_OP_SQRT, 1, &x, 0, 0);
+}
+pg_tensor pg_rsqrt(pg_graph *g, pg_tensor x) {
+    return elementwise(g, PG_OP_RSQRT, 1, &x, 0, 0);
+}
+pg_tensor pg_lerp(pg_graph *g, pg_tensor a, pg_tensor b, pg_tensor t) {
+    pg_tensor in[3] = {a, b, t};
+    return elementwise(g, PG_OP_LERP, 3, in, 0, 0);
+}
+pg_tensor pg_leaky_relu(pg_graph *g, pg_tensor x, float slope) {
+    return elementwise(g, PG_OP_LEAKY_RELU, 1, &x, slope, 0);
+}
+pg_tensor pg_leaky_relu_grad(pg_graph *g, pg_tensor dy, pg_tensor x, float slope) {
+    pg_tensor in[2] = {dy, x};
+    if (dy >= 0 && x >= 0 && !pg_shape_equal(g->nodes[dy].shape, g->nodes[x].shape))
+        return PG_GRAPH_FAIL(g, "leaky_relu_grad: dy %s and x %s differ",
+                             pg_shape_str(g->nodes[dy].shape), pg_shape_str(g->nodes[x].shape));
+    return elementwise(g, PG_OP_LEAKY_RELU_GRAD, 2, in, slope, 0);
+}
+pg_tensor pg_bias_add(pg_graph *g, pg_tensor x, pg_tensor bias) {
+    if (x >= 0 && bias >= 0 &&
+        (pg_tensor_numel(g, bias) != g->nodes[x].shape[3] ||
+         g->nodes[bias].shape[3] != g->nodes[x].shape[3]))
+        return PG_GRAPH_FAIL(g, "bias_add: bias %s does not match the channels of %s",
+                             pg_shape_str(g->nodes[bias].shape), pg_shape_str(g->nodes[x].shape));
+    return pg_add(g, x, bias);
+}
+
+/* ---- dispatch */
+static void strides_for(const int in[4], uint32_t out[4]) {
+    uint32_t s = 1;
+    for (int i = 3; i >= 0; i--) {
+        out[i] = in[i] == 1 ? 0 : s;
+        s *= (uint32_t)in[i];
+    }
+}
+
+static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                                   uint32_t opcode, pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    pg_dispatch_init(d, PG_SHADER_ELEMENTWISE, 4);
+    d->key.spec_count = 1;
+    d->key.spec[0] = opcode;
+    for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)n->shape[i];
+    d->bindings[0] = t;
+    for (int k = 0; k < 3; k++) {
+        pg_tensor in = k < n->n_inputs ? n->inputs[k] : t;
+        d->bindings[1 + k] = in;
+        if (k < n->n_inputs) strides_for(g->nodes[in].shape, &d->push[4 + 4 * k]);
+    }
+    d->push[16] = float_bits(n->fparams[0]);
+    d->push[17] = float_bits(n->fparams[1]);
+    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
+    d->push[18] = (uint32_t)count;
+    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    return PG_OK;
+}
+
+pg_status elementwise_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                               pg_dispatch *d) {
+    static const uint32_t opcode[PG_OP_COUNT] = {
+        [PG_OP_ADD] = EW_ADD,
+        [PG_OP_SUB] = EW_SUB,
+        [PG_OP_MUL] = EW_MUL,
+        [PG_OP_SCALE] = EW_SCALE,
+        [PG_OP_SQUARE] = EW_SQUARE,
+        [PG_OP_SQRT] = EW_SQRT,
+        [PG_OP_RSQRT] = EW_RSQRT,
+        [PG_OP_LERP] = EW_LERP,
+        [PG_OP_LEAKY_RELU] = EW_LEAKY_RELU,
+        [PG_OP_LEAKY_RELU_GRAD] = EW_LEAKY_RELU_GRAD,
+    };
+    return elementwise_build(info, g, t, opcode[g->nodes[t].op], d);
+}
+
+pg_status fill_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
+    return elementwise_build(info, g, t, EW_FILL, d);
+}
+
+pg_status broadcast_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                             pg_dispatch *d) {
+    return elementwise_build(info, g, t, EW_COPY, d);
+}
+
+pg_status reshape_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
+    (void)info, (void)g, (void)t, (void)d;
+    return PG_FAIL(PG_ERR_INVALID, "reshape is a view and has no kernel");
+}
+
+pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                              pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    pg_dispatch_init(d, PG_SHADER_REDUCE, 2);
+    d->bindings[0] = t;
+    d->bindings[1] = n->inputs[0];
+    for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)g->nodes[n->inputs[0]].shape[i];
+    d->push[4] = (uint32_t)n->iparams[0];
+    d->push[5] = float_bits(n->fparams[0]);
+    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
+    d->push[6] = (uint32_t)count;
+    pg_dispatch_grid(info, count, d->groups);
+    return PG_OK;
+}
+
+/* ---- VJP rules: only constructors, so they can be differentiated again */
+void fill_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    (void)g, (void)t, (void)dy, (void)needs, (void)dx;
+}
+
+void reshape_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    (void)needs;
+    const int *s = g->nodes[g->nodes[t].inputs[0]].shape;
+    dx[0] = pg_reshape(g, dy, s[0], s[1], s[2], s[3]);
+}
+
+void reduce_sum_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    (void)needs;
+    pg_tensor x = g->nodes[t].inputs[0];
+    float scale = g->nodes[t].fparams[0];
+    int shape[4];
+    memcpy(shape, g->nodes[x].shape, sizeof shape);
+    pg_tensor b = pg_broadcast(g, dy, shape);
+    dx[0] = scale == 1.0f ? b : pg_scale(g, b, scale, 0.0f);
+}
+
+void broadcast_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    (void)needs;
+    dx[0] = pg_reduce_to_shape(g, dy, g->nodes[g->nodes[t].inputs[0]].shape);
+}
+
+/* dy reduced back to operand k's shape (the adjoint of its broadcast). */
+static pg_tensor to_operand(pg_graph *g, pg_tensor t, int k, pg_tensor dy) {
+    return pg_reduce_to_shape(g, dy, g->nodes[g->nodes[t].inputs[k]].shape);
+}
+
+void elementwise_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    const pg_node n = g->nodes[t]; /* a copy: constructors may move g->nodes */
+    pg_tensor a = n.inputs[0], b = n.inputs[1], c = n.inputs[2];
+    switch (n.op) {
+    case PG_OP_ADD:
+        if (needs[0]) dx[0] = to_operand(g, t, 0, dy);
+        if (needs[1]) dx[1] = to_operand(g, t, 1, dy);
+        break;
+    case PG_OP_SUB:
+        if (needs[0]) dx[0] = to_operand(g, t, 0, dy);
+        if (needs[1]) dx[1] = to_operand(g, t, 1, pg_scale(g, dy, -1.0f, 0.0f));
+        break;
+    case PG_OP_MUL:
+        if (needs[0]) dx[0] = to_operand(g, t, 0, pg_mul(g, dy, b));
+        if (needs[1]) dx[1] = to_operand(g, t, 1, pg_mul(g, dy, a));
+        break;
+    case PG_OP_SCALE:
+        dx[0] = pg_scale(g, dy, n.fparams[0], 0.0f);
+        break;
+    case PG_OP_SQUARE:
+        dx[0] = pg_mul(g, dy, pg_scale(g, a, 2.0f, 0.0f));
+        break;
+    case PG_OP_SQRT: /* d sqrt(a) = 0.5 / sqrt(a) = 0.5 * rsqrt(a) */
+        dx[0] = pg_mul(g, dy, pg_scale(g, pg_rsqrt(g, a), 0.5f, 0.0f));
+        break;
+    case PG_OP_RSQRT: { /* d a^-1/2 = -0.5 a^-3/2 = -0.5 * y^3 */
+        pg_tensor y3 = pg_mul(g, t, pg_square(g, t));
+        dx[0] = pg_mul(g, dy, pg_scale(g, y3, -0.5f, 0.0f));
+        break;
+    }
+    case PG_OP_LERP: { /* y = a + (b - a) t */
+        if (needs[0]) dx[0] = to_operand(g, t, 0, pg_mul(g, dy, pg_scale(g, c, -1.0f, 1.0f)));
+        if (needs[1]) dx[1] = to_operand(g, t, 1, pg_mul(g, dy, c));
+        if (needs[2]) dx[2] = to_operand(g, t, 2, pg_mul(g, dy, pg_sub(g, b, a)));
+        break;
+    }
+    case PG_OP_LEAKY_RELU:
+        dx[0] = pg_leaky_relu_grad(g, dy, a, n.fparams[0]);
+        break;
+    case PG_OP_LEAKY_RELU_GRAD: /* linear in dy with a mask from x; zero w.r.t. x a.e. */
+        if (needs[0]) dx[0] = pg_leaky_relu_grad(g, dy, b, n.fparams[0]);
+        break;
+    default:
+        PG_GRAPH_FAIL(g, "elementwise_vjp: %s is not elementwise", pg_ops[n.op].name);
+    }
+}

@@ -1,0 +1,73 @@
+/* src/graph internals: the op table. An op is four things: its shader family in
+ * shaders/, one row here (name, dispatch builder, VJP rule), a float64 function
+ * in tests/ref and a test case. Constructors (op_*.c) check shapes. */
+#ifndef PROGAN_GRAPH_OPS_H
+#define PROGAN_GRAPH_OPS_H
+
+#include "graph/graph.h"
+
+/* One compute dispatch: pipeline, push constants, bound tensors, grid.
+ * bindings[i] is a node id; binding 0 is the node's own output unless the op
+ * has no output (ADAM, EMA), in which case every binding is an input. */
+typedef struct {
+    pg_vk_pipeline_key key;
+    uint32_t push[PG_VK_PUSH_BYTES / 4];
+    uint32_t groups[3];
+    int n_bindings;
+    pg_tensor bindings[PG_VK_MAX_BINDINGS];
+} pg_dispatch;
+
+typedef struct {
+    const char *name;
+    /* Fills d for node t; NULL for ops that need no kernel (INPUT, EXTERNAL, RESHAPE). */
+    pg_status (*dispatch)(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d);
+    /* Writes dx[i] (or -1 for a zero gradient) for each input i with needs[i] set,
+     * given dy, the gradient of the node's output. Uses only graph constructors. */
+    void (*vjp)(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx);
+} pg_op_info;
+
+extern const pg_op_info pg_ops[PG_OP_COUNT];
+
+/* ---- builder helpers shared by the op files (graph.c) */
+/* Appends a node; returns -1 if an input is -1 or the graph has an error. */
+pg_tensor pg_node_add(pg_graph *g, pg_op op, int n_inputs, const pg_tensor *inputs,
+                      const int shape[4]);
+/* Records the first construction error (file:line from the caller) and returns -1. */
+pg_tensor pg_graph_fail(pg_graph *g, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define PG_GRAPH_FAIL(g, ...) pg_graph_fail((g), __FILE__, __LINE__, __VA_ARGS__)
+int pg_shape_equal(const int a[4], const int b[4]);
+/* The broadcast result of two shapes (each axis equal or 1), or 0 if incompatible. */
+int pg_shape_broadcast(const int a[4], const int b[4], int out[4]);
+/* The sum of dy over the axes where shape has 1 and dy does not (the VJP of broadcasting). */
+pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]);
+
+/* ---- dispatch helpers */
+/* A 2-D grid for `count` workgroups that never exceeds maxComputeWorkGroupCount. */
+void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]);
+void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings);
+
+/* ---- per-family dispatch and VJP functions, referenced by the table in ops.c */
+#define PG_OP_FUNCS(name)                                                                          \
+    pg_status name##_dispatch(const pg_vk_info *, const pg_graph *, pg_tensor, pg_dispatch *);     \
+    void name##_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
+PG_OP_FUNCS(fill)
+PG_OP_FUNCS(reshape)
+PG_OP_FUNCS(conv2d)
+PG_OP_FUNCS(conv2d_input_grad)
+PG_OP_FUNCS(conv2d_weight_grad)
+PG_OP_FUNCS(matmul)
+PG_OP_FUNCS(reduce_sum)
+PG_OP_FUNCS(broadcast)
+PG_OP_FUNCS(elementwise)
+PG_OP_FUNCS(upsample2x)
+PG_OP_FUNCS(avgpool2x)
+PG_OP_FUNCS(pixel_norm)
+PG_OP_FUNCS(pixel_norm_grad)
+PG_OP_FUNCS(mbstd)
+PG_OP_FUNCS(mbstd_grad)
+PG_OP_FUNCS(channels)
+PG_OP_FUNCS(optimizer)
+#undef PG_OP_FUNCS
+
+#endif

@@ -1,0 +1,495 @@
+/* The memory planner and executor. A plan keeps the nodes that outputs and side
+ * effects need, puts each at a dependency level, gives every intermediate a
+ * range of one arena by liveness (first fit; a range is reused only after the
+ * level of its last reader), and records the whole graph into one command
+ * buffer: input copies, one barrier per level, output copies. Replays only
+ * submit it again. */
+#include "graph/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_OFFSET UINT64_MAX
+
+typedef struct {
+    int node; /* the node this dispatch computes */
+    int level;
+} plan_dispatch;
+
+struct pg_plan {
+    pg_vk_context *ctx;
+    int n_nodes;
+    pg_node *nodes;    /* a copy of the graph's nodes */
+    int *level, *root; /* root: the node whose bytes a reshape views */
+    uint64_t *offset;  /* root node -> byte offset in the arena (NO_OFFSET for externals) */
+    uint64_t *upload_offset, *readback_offset;
+    pg_vk_buffer arena, upload, readback;
+    uint64_t arena_bytes;
+    int n_dispatch;
+    plan_dispatch *dispatches;
+    VkDescriptorPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkQueryPool queries;
+    int profile_each; /* PROGAN_PROFILE=1: a timestamp (and barrier) around every dispatch */
+    int submitted;
+};
+
+static uint64_t align_up(uint64_t v) {
+    return (v + PG_VK_ALIGN - 1) / PG_VK_ALIGN * PG_VK_ALIGN;
+}
+
+static uint64_t node_bytes(const pg_node *n) {
+    return 4ull * (uint64_t)n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3];
+}
+
+static int has_output(const pg_node *n) {
+    return !n->side_effect;
+}
+
+/* Two externals overlap when they share bytes of one buffer. */
+static int storage_overlap(const pg_vk_range *a, const pg_vk_range *b) {
+    return a->buffer == b->buffer && a->offset < b->offset + b->size &&
+           b->offset < a->offset + a->size;
+}
+
+/* Marks needed nodes and assigns dependency levels (side effects last, in order). */
+static int levels_assign(pg_plan *p, const char *needed) {
+    int max_level = 0;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const pg_node *n = &p->nodes[i];
+        p->root[i] = n->op == PG_OP_RESHAPE ? p->root[n->inputs[0]] : i;
+        if (!needed[i] || n->side_effect) continue;
+        int level = 0;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (p->level[n->inputs[k]] > level) level = p->level[n->inputs[k]];
+        if (n->op == PG_OP_RESHAPE)
+            p->level[i] = level;
+        else if (n->op == PG_OP_INPUT || n->op == PG_OP_EXTERNAL)
+            p->level[i] = 0;
+        else
+            p->level[i] = level + 1;
+        if (p->level[i] > max_level) max_level = p->level[i];
+    }
+    for (int i = 0; i < p->n_nodes; i++) {
+        const pg_node *n = &p->nodes[i];
+        if (!needed[i] || !n->side_effect) continue;
+        int level = max_level + 1;
+        for (int j = 0; j < i; j++) {
+            if (!needed[j] || !p->nodes[j].side_effect) continue;
+            for (int a = 0; a < n->n_inputs; a++)
+                for (int b = 0; b < p->nodes[j].n_inputs; b++) {
+                    const pg_node *x = &p->nodes[n->inputs[a]],
+                                  *y = &p->nodes[p->nodes[j].inputs[b]];
+                    if (x->op == PG_OP_EXTERNAL && y->op == PG_OP_EXTERNAL &&
+                        storage_overlap(&x->storage, &y->storage) && p->level[j] >= level)
+                        level = p->level[j] + 1;
+                }
+        }
+        p->level[i] = level;
+        if (level > max_level + 1000) break;
+    }
+    int top = 0;
+    for (int i = 0; i < p->n_nodes; i++)
+        if (needed[i] && p->level[i] > top) top = p->level[i];
+    return top;
+}
+
+typedef struct {
+    uint64_t offset, size;
+    int last; /* level of the last reader; INT32_MAX = lives to the end */
+} arena_block;
+
+/* First-fit placement of every root intermediate by liveness over levels. */
+static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use, int top) {
+    arena_block *live = calloc((size_t)p->n_nodes + 1, sizeof *live);
+    if (!live) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning memory");
+    int n_live = 0;
+    uint64_t end = 0;
+    uint64_t max_range = p->ctx->info.max_storage_buffer_range;
+    for (int level = 0; level <= top; level++) {
+        int kept = 0; /* free blocks whose last reader ran before this level */
+        for (int b = 0; b < n_live; b++)
+            if (live[b].last >= level) live[kept++] = live[b];
+        n_live = kept;
+        for (int i = 0; i < p->n_nodes; i++) {
+            const pg_node *n = &p->nodes[i];
+            if (!needed[i] || p->level[i] != level || p->root[i] != i || n->op == PG_OP_EXTERNAL ||
+                !has_output(n))
+                continue;
+            uint64_t size = align_up(node_bytes(n));
+            if (node_bytes(n) > max_range) {
+                free(live);
+                return PG_FAIL(PG_ERR_UNSUPPORTED,
+                               "tensor %s %s needs %.1f MiB, more than this device's "
+                               "maxStorageBufferRange (%.1f MiB): use a smaller batch",
+                               n->name, pg_shape_str(n->shape), node_bytes(n) / 1048576.0,
+                               max_range / 1048576.0);
+            }
+            uint64_t at = 0; /* live is kept sorted by offset */
+            int pos = 0;
+            for (; pos < n_live; pos++) {
+                if (live[pos].offset >= at + size) break;
+                if (live[pos].offset + live[pos].size > at) at = live[pos].offset + live[pos].size;
+            }
+            memmove(&live[pos + 1], &live[pos], (size_t)(n_live - pos) * sizeof *live);
+            live[pos] = (arena_block){at, size, last_use[i]};
+            n_live++;
+            p->offset[i] = at;
+            if (at + size > end) end = at + size;
+        }
+    }
+    free(live);
+    p->arena_bytes = end;
+    return PG_OK;
+}
+
+/* The device range of a node's bytes (through reshapes). */
+static pg_vk_range node_range(const pg_plan *p, int t) {
+    int r = p->root[t];
+    const pg_node *n = &p->nodes[r];
+    if (n->op == PG_OP_EXTERNAL)
+        return (pg_vk_range){n->storage.buffer, n->storage.offset, node_bytes(&p->nodes[t])};
+    return (pg_vk_range){&p->arena, p->offset[r], node_bytes(&p->nodes[t])};
+}
+
+static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_outputs, int *top) {
+    char *needed = calloc((size_t)p->n_nodes, 1);
+    int *last_use = malloc((size_t)p->n_nodes * sizeof *last_use);
+    if (!needed || !last_use) {
+        free(needed);
+        free(last_use);
+        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning");
+    }
+    for (int i = 0; i < n_outputs; i++) needed[outputs[i]] = 1;
+    for (int i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].side_effect) needed[i] = 1;
+    for (int i = p->n_nodes - 1; i >= 0; i--)
+        if (needed[i])
+            for (int k = 0; k < p->nodes[i].n_inputs; k++) needed[p->nodes[i].inputs[k]] = 1;
+    *top = levels_assign(p, needed);
+    for (int i = 0; i < p->n_nodes; i++) last_use[i] = p->level[i];
+    for (int i = 0; i < p->n_nodes; i++) {
+        if (!needed[i]) continue;
+        for (int k = 0; k < p->nodes[i].n_inputs; k++) {
+            int r = p->root[p->nodes[i].inputs[k]];
+            if (p->level[i] > last_use[r]) last_use[r] = p->level[i];
+        }
+    }
+    for (int i = 0; i < n_outputs; i++) last_use[p->root[outputs[i]]] = INT32_MAX;
+    for (int i = 0; i < p->n_nodes; i++)
+        if (p->nodes[i].op == PG_OP_INPUT) last_use[i] = INT32_MAX; /* host writes any time */
+    pg_status st = memory_plan(p, needed, last_use, *top);
+    p->n_dispatch = 0;
+    for (int i = 0; i < p->n_nodes; i++)
+        if (needed[i] && pg_ops[p->nodes[i].op].dispatch) p->n_dispatch++;
+    p->dispatches = calloc((size_t)p->n_dispatch + 1, sizeof *p->dispatches);
+    int d = 0;
+    for (int level = 1; p->dispatches && level <= *top; level++)
+        for (int i = 0; i < p->n_nodes; i++)
+            if (needed[i] && p->level[i] == level && pg_ops[p->nodes[i].op].dispatch)
+                p->dispatches[d++] = (plan_dispatch){i, level};
+    free(needed);
+    free(last_use);
+    if (!p->dispatches) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning");
+    return st;
+}
+
+/* Host-visible staging: inputs are written there, outputs read back from there. */
+static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outputs) {
+    uint64_t up = 0, down = 0;
+    for (int i = 0; i < p->n_nodes; i++) {
+        p->upload_offset[i] = p->readback_offset[i] = NO_OFFSET;
+        if (p->nodes[i].op == PG_OP_INPUT) {
+            p->upload_offset[i] = up;
+            up += align_up(node_bytes(&p->nodes[i]));
+        }
+    }
+    for (int k = 0; k < n_outputs; k++) {
+        int i = outputs[k];
+        if (p->readback_offset[i] != NO_OFFSET) continue;
+        p->readback_offset[i] = down;
+        down += align_up(node_bytes(&p->nodes[i]));
+    }
+    PG_TRY(pg_vk_buffer_create(p->ctx, p->arena_bytes, PG_VK_MEMORY_DEVICE, &p->arena));
+    PG_TRY(pg_vk_buffer_create(p->ctx, up, PG_VK_MEMORY_UPLOAD, &p->upload));
+    PG_TRY(pg_vk_buffer_create(p->ctx, down, PG_VK_MEMORY_READBACK, &p->readback));
+    memset(p->upload.mapped, 0, p->upload.size);
+    return PG_OK;
+}
+
+static pg_status descriptors_write(pg_plan *p, const pg_dispatch *d, VkDescriptorSet *set) {
+    VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+                                      .descriptorPool = p->pool,
+                                      .descriptorSetCount = 1,
+                                      .pSetLayouts = &p->ctx->set_layouts[d->n_bindings]};
+    PG_VK_CHECK(vkAllocateDescriptorSets(p->ctx->device, &ai, set));
+    VkDescriptorBufferInfo bi[PG_VK_MAX_BINDINGS];
+    VkWriteDescriptorSet w[PG_VK_MAX_BINDINGS];
+    for (int b = 0; b < d->n_bindings; b++) {
+        pg_vk_range r = node_range(p, d->bindings[b]);
+        if (r.offset % p->ctx->info.min_storage_alignment)
+            return PG_FAIL(PG_ERR_INVALID,
+                           "tensor %s sits at offset %llu, not a multiple of "
+                           "minStorageBufferOffsetAlignment %llu",
+                           p->nodes[d->bindings[b]].name, (unsigned long long)r.offset,
+                           (unsigned long long)p->ctx->info.min_storage_alignment);
+        bi[b] = (VkDescriptorBufferInfo){r.buffer->buffer, r.offset, r.size};
+        w[b] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                                      .dstSet = *set,
+                                      .dstBinding = (uint32_t)b,
+                                      .descriptorCount = 1,
+                                      .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                      .pBufferInfo = &bi[b]};
+    }
+    vkUpdateDescriptorSets(p->ctx->device, (uint32_t)d->n_bindings, w, 0, NULL);
+    return PG_OK;
+}
+
+static void copies_record(pg_plan *p, const pg_tensor *outputs, int n_outputs, int to_device) {
+    for (int k = 0; k < (to_device ? p->n_nodes : n_outputs); k++) {
+        int i = to_device ? k : outputs[k];
+        uint64_t staged = to_device ? p->upload_offset[i] : p->readback_offset[i];
+        if (staged == NO_OFFSET || (to_device && p->level[i] < 0)) continue;
+        pg_vk_range r = node_range(p, i);
+        VkBufferCopy c = {to_device ? staged : r.offset, to_device ? r.offset : staged, r.size};
+        if (to_device)
+            vkCmdCopyBuffer(p->cmd, p->upload.buffer, r.buffer->buffer, 1, &c);
+        else
+            vkCmdCopyBuffer(p->cmd, r.buffer->buffer, p->readback.buffer, 1, &c);
+    }
+}
+
+static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_outputs) {
+    pg_vk_context *ctx = p->ctx;
+    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                 (uint32_t)(p->n_dispatch * PG_VK_MAX_BINDINGS + 1)};
+    VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+                                     .maxSets = (uint32_t)p->n_dispatch + 1,
+                                     .poolSizeCount = 1,
+                                     .pPoolSizes = &size};
+    PG_VK_CHECK(vkCreateDescriptorPool(ctx->device, &pi, NULL, &p->pool));
+    VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                      .commandPool = ctx->command_pool,
+                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                      .commandBufferCount = 1};
+    PG_VK_CHECK(vkAllocateCommandBuffers(ctx->device, &ai, &p->cmd));
+    VkFenceCreateInfo fi = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+    PG_VK_CHECK(vkCreateFence(ctx->device, &fi, NULL, &p->fence));
+    uint32_t n_queries = ctx->info.has_timestamps ? (uint32_t)(2 * p->n_dispatch + 2) : 0;
+    if (n_queries) {
+        VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP,
+                                    .queryCount = n_queries};
+        PG_VK_CHECK(vkCreateQueryPool(ctx->device, &qi, NULL, &p->queries));
+    }
+    VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    PG_VK_CHECK(vkBeginCommandBuffer(p->cmd, &bi));
+    if (p->queries) {
+        vkCmdResetQueryPool(p->cmd, p->queries, 0, n_queries);
+        vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->queries, 0);
+    }
+    pg_vk_cmd_barrier(p->cmd); /* the previous replay may still be read by these copies */
+    copies_record(p, outputs, n_outputs, 1);
+    int level = 0;
+    for (int k = 0; k < p->n_dispatch; k++) {
+        const plan_dispatch *pd = &p->dispatches[k];
+        if (pd->level != level || p->profile_each) {
+            pg_vk_cmd_barrier(p->cmd);
+            level = pd->level;
+        }
+        pg_dispatch d;
+        PG_TRY(pg_ops[p->nodes[pd->node].op].dispatch(
+            &ctx->info, &(pg_graph){.nodes = p->nodes, .count = p->n_nodes}, pd->node, &d));
+        pg_vk_pipeline *pipe;
+        PG_TRY(pg_vk_pipeline_get(ctx, &d.key, &pipe));
+        VkDescriptorSet set;
+        PG_TRY(descriptors_write(p, &d, &set));
+        vkCmdBindPipeline(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->pipeline);
+        vkCmdBindDescriptorSets(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->layout, 0, 1, &set, 0,
+                                NULL);
+        vkCmdPushConstants(p->cmd, pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, PG_VK_PUSH_BYTES,
+                           d.push);
+        if (p->profile_each)
+            vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->queries,
+                                (uint32_t)(2 + 2 * k));
+        vkCmdDispatch(p->cmd, d.groups[0], d.groups[1], d.groups[2]);
+        if (p->profile_each)
+            vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, p->queries,
+                                (uint32_t)(3 + 2 * k));
+    }
+    pg_vk_cmd_barrier(p->cmd);
+    copies_record(p, outputs, n_outputs, 0);
+    VkMemoryBarrier host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                            .srcAccessMask =
+                                VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_SHADER_WRITE_BIT,
+                            .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+    vkCmdPipelineBarrier(p->cmd,
+                         VK_PIPELINE_STAGE_TRANSFER_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &host, 0, NULL, 0, NULL);
+    if (p->queries)
+        vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, p->queries, 1);
+    PG_VK_CHECK(vkEndCommandBuffer(p->cmd));
+    return PG_OK;
+}
+
+pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                         int n_outputs, pg_plan **out) {
+    *out = NULL;
+    if (g->error != PG_OK) return PG_FAIL(g->error, "graph: %s", g->error_message);
+    for (int i = 0; i < n_outputs; i++)
+        if (outputs[i] < 0 || outputs[i] >= g->count || !has_output(&g->nodes[outputs[i]]))
+            return PG_FAIL(PG_ERR_INVALID, "plan output %d is not a tensor", i);
+    pg_plan *p = calloc(1, sizeof *p);
+    if (!p) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->ctx = ctx;
+    p->n_nodes = g->count;
+    size_t n = (size_t)g->count + 1;
+    p->nodes = malloc(n * sizeof *p->nodes);
+    p->level = malloc(n * sizeof *p->level);
+    p->root = malloc(n * sizeof *p->root);
+    p->offset = malloc(n * sizeof *p->offset);
+    p->upload_offset = malloc(n * sizeof *p->upload_offset);
+    p->readback_offset = malloc(n * sizeof *p->readback_offset);
+    const char *profile = getenv("PROGAN_PROFILE");
+    p->profile_each = profile && *profile && strcmp(profile, "0") && ctx->info.has_timestamps;
+    pg_status st = PG_OK;
+    if (!p->nodes || !p->level || !p->root || !p->offset || !p->upload_offset ||
+        !p->readback_offset)
+        st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    int top = 0;
+    if (st == PG_OK) {
+        memcpy(p->nodes, g->nodes, (size_t)g->count * sizeof *p->nodes);
+        for (int i = 0; i < g->count; i++) {
+            p->level[i] = -1;
+            p->offset[i] = NO_OFFSET;
+        }
+        st = plan_analyse(p, outputs, n_outputs, &top);
+    }
+    if (st == PG_OK) st = staging_create(p, outputs, n_outputs);
+    if (st == PG_OK) st = commands_record(p, outputs, n_outputs);
+    if (st != PG_OK) {
+        pg_plan_destroy(p);
+        return st;
+    }
+    *out = p;
+    return PG_OK;
+}
+
+void pg_plan_destroy(pg_plan *p) {
+    if (!p) return;
+    pg_vk_context *ctx = p->ctx;
+    if (p->submitted) vkWaitForFences(ctx->device, 1, &p->fence, VK_TRUE, UINT64_MAX);
+    if (p->queries) vkDestroyQueryPool(ctx->device, p->queries, NULL);
+    if (p->fence) vkDestroyFence(ctx->device, p->fence, NULL);
+    if (p->cmd) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &p->cmd);
+    if (p->pool) vkDestroyDescriptorPool(ctx->device, p->pool, NULL);
+    pg_vk_buffer_destroy(ctx, &p->arena);
+    pg_vk_buffer_destroy(ctx, &p->upload);
+    pg_vk_buffer_destroy(ctx, &p->readback);
+    free(p->nodes);
+    free(p->level);
+    free(p->root);
+    free(p->offset);
+    free(p->upload_offset);
+    free(p->readback_offset);
+    free(p->dispatches);
+    free(p);
+}
+
+float *pg_plan_input(pg_plan *p, pg_tensor t) {
+    if (t < 0 || t >= p->n_nodes || p->upload_offset[t] == NO_OFFSET) return NULL;
+    return (float *)((char *)p->upload.mapped + p->upload_offset[t]);
+}
+
+const float *pg_plan_output(pg_plan *p, pg_tensor t) {
+    if (t < 0 || t >= p->n_nodes || p->readback_offset[t] == NO_OFFSET) return NULL;
+    return (const float *)((const char *)p->readback.mapped + p->readback_offset[t]);
+}
+
+pg_status pg_plan_poison(pg_plan *p, uint32_t pattern) {
+    VkCommandBuffer cmd;
+    PG_TRY(pg_vk_oneshot_begin(p->ctx, &cmd));
+    vkCmdFillBuffer(cmd, p->arena.buffer, 0, VK_WHOLE_SIZE, pattern);
+    pg_vk_cmd_barrier(cmd);
+    PG_TRY(pg_vk_oneshot_submit(p->ctx, cmd));
+    uint32_t *r = p->readback.mapped;
+    for (uint64_t i = 0; i < p->readback.size / 4; i++) r[i] = pattern;
+    return PG_OK;
+}
+
+pg_status pg_plan_submit(pg_plan *p) {
+    if (p->submitted) PG_TRY(pg_plan_wait(p));
+    PG_VK_CHECK(vkResetFences(p->ctx->device, 1, &p->fence));
+    VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                       .commandBufferCount = 1,
+                       .pCommandBuffers = &p->cmd};
+    PG_VK_CHECK(vkQueueSubmit(p->ctx->queue, 1, &si, p->fence));
+    p->submitted = 1;
+    return PG_OK;
+}
+
+pg_status pg_plan_wait(pg_plan *p) {
+    if (!p->submitted) return PG_OK;
+    VkResult r = vkWaitForFences(p->ctx->device, 1, &p->fence, VK_TRUE, UINT64_MAX);
+    p->submitted = 0;
+    if (r != VK_SUCCESS)
+        return PG_FAIL(PG_ERR_VULKAN,
+                       "waiting for %s failed: %s (device lost? try a smaller "
+                       "batch)",
+                       p->ctx->info.name, pg_vk_result_name(r));
+    VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
+                              .memory = p->readback.memory,
+                              .size = VK_WHOLE_SIZE};
+    vkInvalidateMappedMemoryRanges(p->ctx->device, 1, &mr);
+    return PG_OK;
+}
+
+pg_status pg_plan_run(pg_plan *p) {
+    PG_TRY(pg_plan_submit(p));
+    return pg_plan_wait(p);
+}
+
+uint64_t pg_plan_arena_bytes(const pg_plan *p) {
+    return p->arena_bytes;
+}
+
+int pg_plan_dispatch_count(const pg_plan *p) {
+    return p->n_dispatch;
+}
+
+double pg_plan_gpu_seconds(pg_plan *p) {
+    if (!p->queries) return 0;
+    uint64_t t[2];
+    if (vkGetQueryPoolResults(p->ctx->device, p->queries, 0, 2, sizeof t, t, sizeof t[0],
+                              VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
+        return 0;
+    return (double)(t[1] - t[0]) * p->ctx->info.timestamp_period_ns * 1e-9;
+}
+
+void pg_plan_profile_print(pg_plan *p, FILE *out) {
+    if (!p->profile_each || !p->queries) return;
+    uint32_t n = (uint32_t)(2 * p->n_dispatch + 2);
+    uint64_t *t = malloc(n * sizeof *t);
+    if (!t) return;
+    if (vkGetQueryPoolResults(p->ctx->device, p->queries, 0, n, n * sizeof *t, t, sizeof *t,
+                              VK_QUERY_RESULT_64_BIT) != VK_SUCCESS) {
+        free(t);
+        return;
+    }
+    double per_op[PG_OP_COUNT] = {0}, total = 0;
+    int calls[PG_OP_COUNT] = {0};
+    for (int k = 0; k < p->n_dispatch; k++) {
+        double ms = (double)(t[3 + 2 * k] - t[2 + 2 * k]) * p->ctx->info.timestamp_period_ns * 1e-6;
+        per_op[p->nodes[p->dispatches[k].node].op] += ms;
+        calls[p->nodes[p->dispatches[k].node].op]++;
+        total += ms;
+    }
+    fprintf(out, "%-22s %8s %12s %7s\n", "op", "calls", "ms", "share");
+    for (int op = 0; op < PG_OP_COUNT; op++)
+        if (calls[op])
+            fprintf(out, "%-22s %8d %12.3f %6.1f%%\n", pg_ops[op].name, calls[op], per_op[op],
+                    total > 0 ? 100.0 * per_op[op] / total : 0.0);
+    fprintf(out, "%-22s %8d %12.3f\n", "total", p->n_dispatch, total);
+    free(t);
+}
