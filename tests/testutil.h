@@ -66,3 +66,9 @@ double test_norm_error_d(const double *a, const double *b, size_t n);
  * tol: device-vs-reference normwise relative bound (float32 rounding). */
 void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *xs, int n,
                    int second_order, double tol, uint64_t seed);
+
+/* For a scalar loss of INPUT nodes xs: builds d loss / d xs, checks the float64
+ * reference of that gradient graph against central finite differences of the
+ * loss, and the device values against the reference. */
+void test_loss_grad_check(const char *name, pg_graph *g, pg_tensor loss, const pg_tensor *xs,
+                          int n, double tol, uint64_t seed);

@@ -203,3 +203,24 @@ void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *
     ref_values_free(&r);
     test_leaves_free(g, leaves);
 }
+
+void test_loss_grad_check(const char *name, pg_graph *g, pg_tensor loss, const pg_tensor *xs,
+                          int n, double tol, uint64_t seed) {
+    pg_tensor grads[16];
+    if (!test_check(n <= 8 && pg_grad(g, loss, -1, n, xs, grads) == PG_OK, name, "pg_grad: %s",
+                    pg_error_message()))
+        return;
+    double **leaves = test_leaves_random(g, seed);
+    ref_values r;
+    if (!test_check(ref_eval(g, leaves, &r) == 0, name, "reference evaluation failed")) {
+        test_leaves_free(g, leaves);
+        return;
+    }
+    double *ref_grads[16];
+    for (int i = 0; i < n; i++) ref_grads[i] = grads[i] >= 0 ? r.values[grads[i]] : NULL;
+    fd_check(name, "loss gradient", g, leaves, loss, xs, n, ref_grads);
+    device_check(name, "loss gradient", g, leaves, &r, grads, n, tol);
+    device_check(name, "loss", g, leaves, &r, &loss, 1, tol);
+    ref_values_free(&r);
+    test_leaves_free(g, leaves);
+}
