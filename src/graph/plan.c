@@ -53,6 +53,27 @@ static int storage_overlap(const pg_vk_range *a, const pg_vk_range *b) {
            b->offset < a->offset + a->size;
 }
 
+/* Moves every computed node as late as its consumers allow (ALAP), so a value
+ * is made just before it is first read: shorter lifetimes, a smaller arena. */
+static void levels_sink(pg_plan *p, const char *needed, int max_level) {
+    int *first_use = malloc((size_t)p->n_nodes * sizeof *first_use);
+    if (!first_use) return; /* ASAP levels are valid too */
+    for (int i = 0; i < p->n_nodes; i++) first_use[i] = max_level + 1;
+    for (int i = p->n_nodes - 1; i >= 0; i--) {
+        const pg_node *n = &p->nodes[i];
+        if (!needed[i]) continue;
+        if (!n->side_effect && n->op != PG_OP_INPUT && n->op != PG_OP_EXTERNAL) {
+            /* a view has no kernel: it sits at its first reader's level */
+            int latest = n->op == PG_OP_RESHAPE ? first_use[i] : first_use[i] - 1;
+            if (latest > p->level[i] && first_use[i] <= max_level) p->level[i] = latest;
+        }
+        int at = n->side_effect ? max_level + 1 : p->level[i];
+        for (int k = 0; k < n->n_inputs; k++)
+            if (at < first_use[n->inputs[k]]) first_use[n->inputs[k]] = at;
+    }
+    free(first_use);
+}
+
 /* Marks needed nodes and assigns dependency levels (side effects last, in order). */
 static int levels_assign(pg_plan *p, const char *needed) {
     int max_level = 0;
@@ -71,6 +92,7 @@ static int levels_assign(pg_plan *p, const char *needed) {
             p->level[i] = level + 1;
         if (p->level[i] > max_level) max_level = p->level[i];
     }
+    levels_sink(p, needed, max_level);
     for (int i = 0; i < p->n_nodes; i++) {
         const pg_node *n = &p->nodes[i];
         if (!needed[i] || !n->side_effect) continue;

@@ -1,0 +1,201 @@
+/* The executor and planner: replays with changed inputs, arena reuse by
+ * liveness, in-place Adam and moving-average updates on persistent tensors
+ * (with the non-finite skip flag), and the clear errors for bad graphs, bad
+ * device indices and tensors that do not fit the device. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One plan replayed with three different input sets matches the reference each time. */
+static void test_replay(pg_vk_context *ctx) {
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = pg_input(g, "x", 3, 6, 5, 4), w = pg_input(g, "w", 3, 3, 4, 5);
+    pg_tensor alpha = pg_input(g, "alpha", 1, 1, 1, 1);
+    pg_tensor y = pg_conv2d(g, x, w, 0.5f);
+    pg_tensor z = pg_lerp(g, y, pg_leaky_relu(g, y, 0.2f), alpha);
+    pg_plan *plan;
+    if (!test_check(pg_plan_create(ctx, g, &z, 1, &plan) == PG_OK, "replay", "plan: %s",
+                    pg_error_message()))
+        return;
+    for (int run = 0; run < 3; run++) {
+        double **leaves = test_leaves_random(g, 300 + (uint64_t)run);
+        for (int i = 0; i < g->count; i++) {
+            float *dst = pg_plan_input(plan, i);
+            for (long long k = 0; dst && k < pg_tensor_numel(g, i); k++)
+                dst[k] = (float)leaves[i][k];
+        }
+        ref_values r;
+        ref_eval(g, leaves, &r);
+        int ok = pg_plan_run(plan) == PG_OK;
+        double err = ok ? test_norm_error(pg_plan_output(plan, z), r.values[z],
+                                          (size_t)pg_tensor_numel(g, z))
+                        : INFINITY;
+        test_check(err < 1e-5, "replay", "run %d: relative error %.3g", run, err);
+        ref_values_free(&r);
+        test_leaves_free(g, leaves);
+    }
+    pg_plan_destroy(plan);
+    pg_graph_destroy(g);
+}
+
+/* A chain of 40 ops needs a few live tensors at a time, not 40. */
+static void test_arena_reuse(pg_vk_context *ctx) {
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = pg_input(g, "x", 4, 16, 16, 8), h = x;
+    for (int i = 0; i < 40; i++)
+        h = i % 2 ? pg_leaky_relu(g, h, 0.2f) : pg_add(g, h, pg_scale(g, x, 0.01f, 0.0f));
+    pg_plan *plan;
+    if (!test_check(pg_plan_create(ctx, g, &h, 1, &plan) == PG_OK, "arena", "plan: %s",
+                    pg_error_message()))
+        return;
+    uint64_t one = 4ull * 4 * 16 * 16 * 8;
+    test_check(pg_plan_arena_bytes(plan) <= 4 * one, "arena reuse",
+               "arena %llu bytes for tensors of %llu: liveness reuse is not working",
+               (unsigned long long)pg_plan_arena_bytes(plan), (unsigned long long)one);
+    double **leaves = test_leaves_random(g, 400);
+    for (long long k = 0; k < pg_tensor_numel(g, x); k++)
+        pg_plan_input(plan, x)[k] = (float)leaves[x][k];
+    ref_values r;
+    ref_eval(g, leaves, &r);
+    pg_plan_poison(plan, 0x7fc00000u);
+    double err = pg_plan_run(plan) == PG_OK ? test_norm_error(pg_plan_output(plan, h), r.values[h],
+                                                              (size_t)pg_tensor_numel(g, h))
+                                            : INFINITY;
+    test_check(err < 1e-5, "arena reuse", "result relative error %.3g", err);
+    ref_values_free(&r);
+    test_leaves_free(g, leaves);
+    pg_plan_destroy(plan);
+    pg_graph_destroy(g);
+}
+
+/* Adam and EMA update persistent tensors in place, step after step, as the
+ * float64 reference does; a set skip flag leaves everything unchanged. */
+static void test_optimizers(pg_vk_context *ctx) {
+    enum { COUNT = 1000 };
+    int shape[4] = {10, 1, 1, 100};
+    pg_vk_buffer buf;
+    if (!test_check(pg_vk_buffer_create(ctx, 4 * PG_VK_ALIGN * 16 + 4 * 4 * COUNT,
+                                        PG_VK_MEMORY_DEVICE, &buf) == PG_OK,
+                    "optimizers", "buffer: %s", pg_error_message()))
+        return;
+    uint64_t stride = (4 * COUNT + PG_VK_ALIGN - 1) / PG_VK_ALIGN * PG_VK_ALIGN;
+    pg_vk_range ranges[4];
+    double *host[4];
+    for (int i = 0; i < 4; i++) {
+        ranges[i] = (pg_vk_range){&buf, stride * (uint64_t)i, 4 * COUNT};
+        host[i] = malloc(COUNT * sizeof(double));
+        test_fill_uniform(host[i], COUNT, 500 + (uint64_t)i);
+        if (i == 2)
+            for (int k = 0; k < COUNT; k++) host[i][k] = 0; /* m starts at 0 */
+        if (i == 3)
+            for (int k = 0; k < COUNT; k++) host[i][k] = 0; /* v too */
+        float tmp[COUNT];
+        for (int k = 0; k < COUNT; k++) tmp[k] = (float)host[i][k], host[i][k] = tmp[k];
+        pg_vk_upload(ctx, ranges[i], tmp);
+    }
+    double *avg = malloc(COUNT * sizeof(double));
+    float avg_f[COUNT];
+    test_fill_uniform(avg, COUNT, 600);
+    for (int k = 0; k < COUNT; k++) avg_f[k] = (float)avg[k], avg[k] = avg_f[k];
+    pg_vk_buffer avg_buf;
+    pg_vk_buffer_create(ctx, 4 * COUNT, PG_VK_MEMORY_DEVICE, &avg_buf);
+    pg_vk_upload(ctx, (pg_vk_range){&avg_buf, 0, 4 * COUNT}, avg_f);
+
+    pg_graph *g = pg_graph_create();
+    pg_tensor p = pg_external(g, "p", shape, ranges[0]);
+    pg_tensor m = pg_external(g, "m", shape, ranges[2]), v = pg_external(g, "v", shape, ranges[3]);
+    pg_tensor a = pg_external(g, "avg", shape, (pg_vk_range){&avg_buf, 0, 4 * COUNT});
+    pg_tensor grad = pg_input(g, "grad", 10, 1, 1, 100);
+    pg_tensor lr = pg_input(g, "lr_t", 1, 1, 1, 1), skip = pg_input(g, "skip", 1, 1, 1, 1);
+    pg_adam(g, p, grad, m, v, lr, skip, 0.0f, 0.99f, 1e-8f);
+    pg_ema(g, a, p, 0.999f);
+    pg_plan *plan;
+    if (!test_check(pg_plan_create(ctx, g, NULL, 0, &plan) == PG_OK, "optimizers", "plan: %s",
+                    pg_error_message()))
+        return;
+    double **leaves = calloc((size_t)g->count, sizeof *leaves);
+    leaves[p] = host[0], leaves[m] = host[2], leaves[v] = host[3], leaves[a] = avg;
+    double grad_d[COUNT], lr_d = 0, skip_d = 0;
+    leaves[grad] = grad_d, leaves[lr] = &lr_d, leaves[skip] = &skip_d;
+    for (int step = 0; step < 4; step++) {
+        test_fill_uniform(grad_d, COUNT, 700 + (uint64_t)step);
+        for (int k = 0; k < COUNT; k++) grad_d[k] = (float)grad_d[k];
+        lr_d = (float)(1e-3 * sqrt(1 - pow(0.99, step + 1)));
+        skip_d = step == 2;
+        for (int k = 0; k < COUNT; k++) pg_plan_input(plan, grad)[k] = (float)grad_d[k];
+        pg_plan_input(plan, lr)[0] = (float)lr_d;
+        pg_plan_input(plan, skip)[0] = (float)skip_d;
+        ref_values r;
+        ref_eval(g, leaves, &r);
+        ref_values_free(&r);
+        test_check(pg_plan_run(plan) == PG_OK, "optimizers", "run: %s", pg_error_message());
+        float dev[COUNT];
+        const char *names[4] = {"param", "", "m", "v"};
+        for (int i = 0; i < 4; i++) {
+            if (i == 1) continue;
+            pg_vk_download(ctx, ranges[i], dev);
+            double err = test_norm_error(dev, host[i], COUNT);
+            test_check(err < 1e-5, "adam", "step %d %s relative error %.3g", step, names[i], err);
+        }
+        pg_vk_download(ctx, (pg_vk_range){&avg_buf, 0, 4 * COUNT}, dev);
+        double err = test_norm_error(dev, avg, COUNT);
+        test_check(err < 1e-5, "ema", "step %d relative error %.3g", step, err);
+    }
+    pg_plan_destroy(plan);
+    pg_graph_destroy(g);
+    free(leaves);
+    for (int i = 0; i < 4; i++) free(host[i]);
+    free(avg);
+    pg_vk_buffer_destroy(ctx, &buf);
+    pg_vk_buffer_destroy(ctx, &avg_buf);
+}
+
+/* Construction errors reach pg_plan_create with the op, shapes and a hint. */
+static void test_errors(pg_vk_context *ctx) {
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = pg_input(g, "x", 6, 4, 4, 3);
+    pg_tensor y = pg_mbstd(g, x, 4, 1e-8f);
+    pg_plan *plan = NULL;
+    pg_status st = pg_plan_create(ctx, g, &y, 1, &plan);
+    test_check(st == PG_ERR_INVALID && strstr(pg_error_message(), "not divisible"), "errors",
+               "mbstd with batch 6, group 4: status %d, message '%s'", st, pg_error_message());
+    pg_graph_destroy(g);
+
+    g = pg_graph_create();
+    x = pg_input(g, "x", 2, 4, 4, 3);
+    pg_tensor w = pg_input(g, "w", 3, 3, 5, 7);
+    y = pg_conv2d(g, x, w, 1.0f);
+    test_check(y < 0 && strstr(g->error_message, "conv2d"), "errors",
+               "conv2d channel mismatch: '%s'", g->error_message);
+    pg_graph_destroy(g);
+
+    g = pg_graph_create();
+    long long huge = (long long)(ctx->info.max_storage_buffer_range / 4) + 1024;
+    x = pg_input(g, "huge", 1, 1, 1, (int)(huge < 0x7fffffff ? huge : 0x7fffffff));
+    y = pg_scale(g, x, 2.0f, 0.0f);
+    st = pg_plan_create(ctx, g, &y, 1, &plan);
+    test_check(st != PG_OK && strstr(pg_error_message(), "maxStorageBufferRange"), "errors",
+               "a tensor over maxStorageBufferRange: status %d, '%s'", st, pg_error_message());
+    if (st == PG_OK) pg_plan_destroy(plan);
+    pg_graph_destroy(g);
+
+    pg_vk_context *other = NULL;
+    st = pg_vk_context_create(99, &other);
+    test_check(st == PG_ERR_INVALID && strstr(pg_error_message(), "progan devices"), "errors",
+               "device 99: status %d, '%s'", st, pg_error_message());
+    if (other) pg_vk_context_destroy(other);
+}
+
+int main(void) {
+    pg_vk_context *ctx = test_context();
+    if (!ctx) return test_finish("test_graph") | 1;
+    test_replay(ctx);
+    test_arena_reuse(ctx);
+    test_optimizers(ctx);
+    test_errors(ctx);
+    test_context_release();
+    return test_finish("test_graph");
+}
