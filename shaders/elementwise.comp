@@ -23,7 +23,7 @@ layout(push_constant) uniform Push {
 
 const uint OP_COPY = 0, OP_FILL = 1, OP_SCALE = 2, OP_SQUARE = 3, OP_SQRT = 4, OP_RSQRT = 5,
            OP_LEAKY_RELU = 6, OP_ADD = 7, OP_SUB = 8, OP_MUL = 9, OP_LEAKY_RELU_GRAD = 10,
-           OP_LERP = 11;
+           OP_LERP = 11, OP_SOFTPLUS = 12, OP_SIGMOID = 13;
 
 void main() {
     uint i = linear_thread_id(128);
@@ -43,6 +43,8 @@ void main() {
     else if (OPCODE == OP_SQRT) result = sqrt(va);
     else if (OPCODE == OP_RSQRT) result = inversesqrt(va);
     else if (OPCODE == OP_LEAKY_RELU) result = va > 0.0 ? va : va * pc.p0;
+    else if (OPCODE == OP_SOFTPLUS) result = max(va, 0.0) + log(1.0 + exp(-abs(va)));
+    else if (OPCODE == OP_SIGMOID) result = 1.0 / (1.0 + exp(-va));
     else {
         uint ib = at.x * pc.stride_b.x + at.y * pc.stride_b.y + at.z * pc.stride_b.z +
                   at.w * pc.stride_b.w;

@@ -4,7 +4,10 @@
 //          lr_t = lr sqrt(1-b2^t) / (1-b1^t) computed on the host per step; nothing
 //          changes when the skip flag (a non-finite gradient somewhere) is set.
 //   MODE 1 moving average: avg = src + (avg - src) * beta.
-// Bindings, Adam: 0 param, 1 grad, 2 m, 3 v, 4 lr_t, 5 skip; average: 0 avg, 1 src.
+//   MODE 2 RMSprop (PyTorch's): v = a v + (1-a) g^2; p -= lr g / (sqrt(v) + eps).
+//   MODE 3 clip: p = clamp(p, -bound, bound) (the original WGAN's weight clipping).
+// Bindings: 0 param (or avg), 1 grad (or src), 2 m, 3 v, 4 lr, 5 skip; the skip
+// value being NaN or Inf means "this step's gradients overflowed: change nothing".
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -32,7 +35,18 @@ void main() {
         p[i] = src + (p[i] - src) * pc.a;
         return;
     }
-    if (HAS_SKIP != 0 && skip[0] != 0.0) return;
+    if (MODE == 3) {
+        p[i] = clamp(p[i], -pc.a, pc.a);
+        return;
+    }
+    if (HAS_SKIP != 0 && (isnan(skip[0]) || isinf(skip[0]))) return;
+    if (MODE == 2) {
+        float grad = g[i];
+        float vi = pc.a * v[i] + (1.0 - pc.a) * grad * grad;
+        v[i] = vi;
+        p[i] -= lr_t[0] * grad / (sqrt(vi) + pc.c);
+        return;
+    }
     float grad = g[i];
     float mi = pc.a * m[i] + (1.0 - pc.a) * grad;
     float vi = pc.b * v[i] + (1.0 - pc.b) * grad * grad;

@@ -124,7 +124,7 @@ static void test_optimizers(pg_vk_context *ctx) {
         test_fill_uniform(grad_d, COUNT, 700 + (uint64_t)step);
         for (int k = 0; k < COUNT; k++) grad_d[k] = (float)grad_d[k];
         lr_d = (float)(1e-3 * sqrt(1 - pow(0.99, step + 1)));
-        skip_d = step == 2;
+        skip_d = step == 2 ? NAN : 1.0; /* a non-finite value skips the step */
         for (int k = 0; k < COUNT; k++) pg_plan_input(plan, grad)[k] = (float)grad_d[k];
         pg_plan_input(plan, lr)[0] = (float)lr_d;
         pg_plan_input(plan, skip)[0] = (float)skip_d;
@@ -151,6 +151,53 @@ static void test_optimizers(pg_vk_context *ctx) {
     free(avg);
     pg_vk_buffer_destroy(ctx, &buf);
     pg_vk_buffer_destroy(ctx, &avg_buf);
+}
+
+/* The original WGAN's update: RMSprop, then clipping every weight to the bound. */
+static void test_rmsprop_clip(pg_vk_context *ctx) {
+    enum { COUNT = 300 };
+    int shape[4] = {3, 1, 1, 100};
+    pg_vk_buffer buf;
+    if (pg_vk_buffer_create(ctx, 2 * 4096 + 8 * COUNT, PG_VK_MEMORY_DEVICE, &buf) != PG_OK) return;
+    pg_vk_range pr = {&buf, 0, 4 * COUNT}, vr = {&buf, 4096, 4 * COUNT};
+    double p[COUNT], v[COUNT], grad_d[COUNT], lr_d = 0.003;
+    float tmp[COUNT];
+    test_fill_uniform(p, COUNT, 800);
+    for (int k = 0; k < COUNT; k++) p[k] = tmp[k] = (float)(p[k] * 0.02), v[k] = 0;
+    pg_vk_upload(ctx, pr, tmp);
+    for (int k = 0; k < COUNT; k++) tmp[k] = 0;
+    pg_vk_upload(ctx, vr, tmp);
+    pg_graph *g = pg_graph_create();
+    pg_tensor param = pg_external(g, "p", shape, pr), vt = pg_external(g, "v", shape, vr);
+    pg_tensor grad = pg_input(g, "grad", 3, 1, 1, 100), lr = pg_input(g, "lr", 1, 1, 1, 1);
+    pg_rmsprop(g, param, grad, vt, lr, -1, 0.99f, 1e-8f);
+    pg_clip(g, param, 0.01f);
+    pg_plan *plan;
+    if (!test_check(pg_plan_create(ctx, g, NULL, 0, &plan) == PG_OK, "rmsprop", "plan: %s",
+                    pg_error_message()))
+        return;
+    double **leaves = calloc((size_t)g->count, sizeof *leaves);
+    leaves[param] = p, leaves[vt] = v, leaves[grad] = grad_d, leaves[lr] = &lr_d;
+    for (int step = 0; step < 3; step++) {
+        test_fill_uniform(grad_d, COUNT, 810 + (uint64_t)step);
+        for (int k = 0; k < COUNT; k++) grad_d[k] = (float)grad_d[k];
+        for (int k = 0; k < COUNT; k++) pg_plan_input(plan, grad)[k] = (float)grad_d[k];
+        pg_plan_input(plan, lr)[0] = (float)lr_d;
+        ref_values r;
+        ref_eval(g, leaves, &r);
+        ref_values_free(&r);
+        pg_plan_run(plan);
+        float dev[COUNT];
+        pg_vk_download(ctx, pr, dev);
+        double err = test_norm_error(dev, p, COUNT), most = 0;
+        for (int k = 0; k < COUNT; k++) most = fmax(most, fabs(dev[k]));
+        test_check(err < 1e-5 && most <= 0.01f, "rmsprop + clip",
+                   "step %d: relative error %.3g, largest |w| %g", step, err, most);
+    }
+    free(leaves);
+    pg_plan_destroy(plan);
+    pg_graph_destroy(g);
+    pg_vk_buffer_destroy(ctx, &buf);
 }
 
 /* Construction errors reach pg_plan_create with the op, shapes and a hint. */
@@ -195,6 +242,7 @@ int main(void) {
     test_replay(ctx);
     test_arena_reuse(ctx);
     test_optimizers(ctx);
+    test_rmsprop_clip(ctx);
     test_errors(ctx);
     test_context_release();
     return test_finish("test_graph");

@@ -88,6 +88,8 @@ static void case_unary(const char *name, int which, uint64_t seed) {
                   : which == 1 ? pg_sqrt(g, positive)
                   : which == 2 ? pg_rsqrt(g, positive)
                   : which == 3 ? pg_leaky_relu(g, x, 0.2f)
+                  : which == 5 ? pg_softplus(g, pg_scale(g, x, 4.0f, 0.0f))
+                  : which == 6 ? pg_sigmoid(g, pg_scale(g, x, 4.0f, 0.0f))
                                : pg_scale(g, x, -0.7f, 0.1f);
     test_op_check(name, g, y, &x, 1, 1, TOL, seed);
     pg_graph_destroy(g);
@@ -253,6 +255,8 @@ int main(void) {
     case_unary("rsqrt", 2, 212);
     case_unary("leaky_relu", 3, 213);
     case_unary("scale", 4, 214);
+    case_unary("softplus", 5, 215);
+    case_unary("sigmoid", 6, 216);
     case_leaky_relu_grad();
     case_lerp(0);
     case_lerp(1);

@@ -42,6 +42,8 @@ typedef enum {
     PG_OP_LERP, /* a + (b - a) * t, t broadcast (a scalar, or one value per sample) */
     PG_OP_LEAKY_RELU,
     PG_OP_LEAKY_RELU_GRAD, /* (dy, x) -> dy * (x > 0 ? 1 : slope) */
+    PG_OP_SOFTPLUS,        /* log(1 + exp(x)), the non-saturating GAN loss */
+    PG_OP_SIGMOID,         /* 1 / (1 + exp(-x)), softplus' derivative */
     PG_OP_UPSAMPLE2X,      /* nearest, times a constant */
     PG_OP_AVGPOOL2X,       /* 2x2 box mean, times a constant */
     PG_OP_PIXEL_NORM,
@@ -53,6 +55,8 @@ typedef enum {
     PG_OP_PAD_CHANNELS,    /* the adjoint of slice: zeros outside [begin, begin + C) */
     PG_OP_ADAM,            /* in place on (param, m, v) externals; no output */
     PG_OP_EMA,             /* in place: avg = src + (avg - src) * beta; no output */
+    PG_OP_RMSPROP,         /* in place on (param, v) externals; no output */
+    PG_OP_CLIP,            /* in place: param = clamp(param, -bound, bound); no output */
     PG_OP_COUNT
 } pg_op;
 
@@ -119,6 +123,8 @@ pg_tensor pg_rsqrt(pg_graph *g, pg_tensor x);
 pg_tensor pg_lerp(pg_graph *g, pg_tensor a, pg_tensor b, pg_tensor t);
 pg_tensor pg_leaky_relu(pg_graph *g, pg_tensor x, float slope);
 pg_tensor pg_leaky_relu_grad(pg_graph *g, pg_tensor dy, pg_tensor x, float slope);
+pg_tensor pg_softplus(pg_graph *g, pg_tensor x);
+pg_tensor pg_sigmoid(pg_graph *g, pg_tensor x);
 pg_tensor pg_upsample2x(pg_graph *g, pg_tensor x, float scale);
 pg_tensor pg_avgpool2x(pg_graph *g, pg_tensor x, float scale);
 pg_tensor pg_pixel_norm(pg_graph *g, pg_tensor x, float eps);
@@ -131,10 +137,15 @@ pg_tensor pg_pad_channels(pg_graph *g, pg_tensor x, int begin, int total);
 pg_tensor pg_reshape(pg_graph *g, pg_tensor x, int n, int h, int w, int c);
 /* In-place updates (side effects, run after everything that reads their targets).
  * lr_t: a [1,1,1,1] tensor holding lr * sqrt(1 - b2^t) / (1 - b1^t) for this step;
- * skip: optional (-1) [1,1,1,1] tensor, nonzero = leave everything unchanged. */
+ * skip: optional (-1) [1,1,1,1] tensor; when its value is NaN or Inf (say, the
+ * sum of squared gradients of a step that overflowed) nothing changes. */
 pg_tensor pg_adam(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor m, pg_tensor v,
                   pg_tensor lr_t, pg_tensor skip, float beta1, float beta2, float eps);
 pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta);
+/* PyTorch's RMSprop: v = a v + (1 - a) g^2; p -= lr g / (sqrt(v) + eps). */
+pg_tensor pg_rmsprop(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor v, pg_tensor lr,
+                     pg_tensor skip, float alpha, float eps);
+pg_tensor pg_clip(pg_graph *g, pg_tensor param, float bound);
 
 /* Primitive-op versions of the fused ops: the reference the fused kernels are
  * tested against, and what the fused backward ops' VJPs differentiate. */

@@ -6,7 +6,7 @@
 
 /* Keep in sync with MODE in shaders/channels.comp and shaders/optimizer.comp. */
 enum { CHANNELS_CONCAT = 0, CHANNELS_SLICE = 1, CHANNELS_PAD = 2 };
-enum { OPTIMIZER_ADAM = 0, OPTIMIZER_EMA = 1 };
+enum { OPTIMIZER_ADAM = 0, OPTIMIZER_EMA = 1, OPTIMIZER_RMSPROP = 2, OPTIMIZER_CLIP = 3 };
 
 static uint32_t float_bits(float f) {
     uint32_t u;
@@ -89,6 +89,37 @@ pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta) {
     return t;
 }
 
+pg_tensor pg_rmsprop(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor v, pg_tensor lr,
+                     pg_tensor skip, float alpha, float eps) {
+    if (param < 0 || grad < 0 || v < 0 || lr < 0 || g->error) return -1;
+    const int *s = g->nodes[param].shape;
+    if (g->nodes[param].op != PG_OP_EXTERNAL || g->nodes[v].op != PG_OP_EXTERNAL ||
+        !pg_shape_equal(s, g->nodes[grad].shape) || !pg_shape_equal(s, g->nodes[v].shape) ||
+        !is_scalar(g, lr) || (skip >= 0 && !is_scalar(g, skip)))
+        return PG_GRAPH_FAIL(g,
+                             "rmsprop: %s: param and v must be externals shaped like the "
+                             "gradient",
+                             g->nodes[param].name);
+    pg_tensor in[5] = {param, grad, v, lr, skip};
+    pg_tensor t = pg_node_add(g, PG_OP_RMSPROP, skip >= 0 ? 5 : 4, in, s);
+    if (t < 0) return t;
+    g->nodes[t].side_effect = 1;
+    g->nodes[t].fparams[0] = alpha;
+    g->nodes[t].fparams[2] = eps;
+    return t;
+}
+
+pg_tensor pg_clip(pg_graph *g, pg_tensor param, float bound) {
+    if (param < 0 || g->error) return -1;
+    if (g->nodes[param].op != PG_OP_EXTERNAL)
+        return PG_GRAPH_FAIL(g, "clip: %s is not an external tensor", g->nodes[param].name);
+    pg_tensor t = pg_node_add(g, PG_OP_CLIP, 1, &param, g->nodes[param].shape);
+    if (t < 0) return t;
+    g->nodes[t].side_effect = 1;
+    g->nodes[t].fparams[0] = bound;
+    return t;
+}
+
 /* ---- dispatch */
 pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                             pg_dispatch *d) {
@@ -115,15 +146,31 @@ pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor
 pg_status optimizer_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                              pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    int adam = n->op == PG_OP_ADAM;
     pg_dispatch_init(d, PG_SHADER_OPTIMIZER, 6); /* the shader names six buffers */
     d->key.spec_count = 2;
-    d->key.spec[0] = adam ? OPTIMIZER_ADAM : OPTIMIZER_EMA;
-    d->key.spec[1] = adam && n->n_inputs == 6; /* has a skip flag */
-    for (int i = 0; i < n->n_inputs; i++) d->bindings[i] = n->inputs[i];
-    if (adam && n->n_inputs == 5) d->bindings[5] = n->inputs[4];
-    if (!adam) /* the moving average reads two; the unused slots repeat them */
-        for (int i = 2; i < 6; i++) d->bindings[i] = n->inputs[i % 2];
+    /* bindings: 0 param, 1 grad/src, 2 m, 3 v, 4 lr, 5 skip; unused slots repeat param */
+    for (int i = 0; i < 6; i++) d->bindings[i] = n->inputs[0];
+    const pg_tensor *in = n->inputs;
+    switch (n->op) {
+    case PG_OP_ADAM:
+        d->key.spec[0] = OPTIMIZER_ADAM;
+        for (int i = 0; i < n->n_inputs; i++) d->bindings[i] = in[i];
+        d->key.spec[1] = n->n_inputs == 6;
+        break;
+    case PG_OP_EMA:
+        d->key.spec[0] = OPTIMIZER_EMA;
+        d->bindings[1] = in[1];
+        break;
+    case PG_OP_RMSPROP:
+        d->key.spec[0] = OPTIMIZER_RMSPROP;
+        d->bindings[1] = in[1], d->bindings[3] = in[2], d->bindings[4] = in[3];
+        if (n->n_inputs == 5) d->bindings[5] = in[4];
+        d->key.spec[1] = n->n_inputs == 5;
+        break;
+    default:
+        d->key.spec[0] = OPTIMIZER_CLIP;
+        break;
+    }
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
     d->push[0] = (uint32_t)count;
     d->push[1] = float_bits(n->fparams[0]);
@@ -149,5 +196,5 @@ void channels_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_t
 
 void optimizer_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
     (void)t, (void)dy, (void)needs, (void)dx;
-    PG_GRAPH_FAIL(g, "adam and ema update parameters in place and cannot be differentiated");
+    PG_GRAPH_FAIL(g, "optimizer updates change parameters in place and cannot be differentiated");
 }

@@ -3,6 +3,7 @@
  * ops are each other's VJPs, so the family is closed under differentiation. */
 #include "graph/ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Keep in sync with MODE in shaders/conv2d.comp. */
@@ -86,7 +87,28 @@ pg_tensor pg_matmul(pg_graph *g, pg_tensor a, pg_tensor b, int transpose_a, int 
     return t;
 }
 
-/* ---- dispatch: one shader, MODE and K as specialization constants */
+/* ---- dispatch: one register-blocked implicit-GEMM shader per family (see the
+ * header of shaders/conv2d.comp); tile sizes are specialization constants. */
+typedef struct {
+    uint32_t wg, tm, tn; /* lanes per workgroup, rows per lane, columns per workgroup */
+} gemm_tile;
+
+static uint32_t env_u32(const char *name, uint32_t fallback) {
+    const char *v = getenv(name);
+    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : fallback;
+}
+
+/* Tiles for `rows` x `cols` outputs: rows across lanes, columns in registers. */
+static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t cols) {
+    gemm_tile t = {64, env_u32("PG_TM", 2), env_u32("PG_TN", 8)};
+    (void)info;
+    uint32_t sub = info->subgroup_size ? info->subgroup_size : 8;
+    if (cols < t.tn) t.tn = cols <= 1 ? 1 : cols <= 2 ? 2 : cols <= 4 ? 4 : 8;
+    uint64_t lanes = (rows + t.tm - 1) / t.tm;
+    while (t.wg > sub && t.wg / 2 >= lanes) t.wg /= 2;
+    return t;
+}
+
 static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
                             pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
@@ -99,10 +121,18 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
         k = b[0], ci = b[2], co = b[3];
     else
         k = n->shape[0], ci = a[3], co = b[3];
+    uint64_t rows = mode == CONV_WEIGHT_GRAD ? (uint64_t)k * k * ci : (uint64_t)a[0] * a[1] * a[2];
+    uint64_t cols = (uint64_t)(mode == CONV_INPUT_GRAD ? ci : co);
+    int reduce = mode == CONV_FORWARD ? ci : co; /* channels summed per tap (MODE 0/1) */
+    gemm_tile tile = choose_tile(info, rows, cols);
     pg_dispatch_init(d, PG_SHADER_CONV2D, 3);
-    d->key.spec_count = 2;
-    d->key.spec[0] = mode;
-    d->key.spec[1] = (uint32_t)k;
+    d->key.spec_count = 6;
+    d->key.spec[0] = tile.wg;
+    d->key.spec[1] = mode;
+    d->key.spec[2] = (uint32_t)k;
+    d->key.spec[3] = tile.tm;
+    d->key.spec[4] = tile.tn;
+    d->key.spec[5] = mode != CONV_WEIGHT_GRAD && reduce % 4 == 0;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     d->bindings[2] = n->inputs[1];
@@ -112,9 +142,12 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[3] = (uint32_t)ci;
     d->push[4] = (uint32_t)co;
     d->push[5] = float_bits(n->fparams[0]);
-    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
-    d->push[6] = (uint32_t)count;
-    pg_dispatch_grid(info, (count + 63) / 64, d->groups);
+    uint64_t col_tiles = (cols + tile.tn - 1) / tile.tn;
+    uint64_t row_tiles = (rows + (uint64_t)tile.wg * tile.tm - 1) / ((uint64_t)tile.wg * tile.tm);
+    d->push[6] = (uint32_t)rows;
+    d->push[7] = (uint32_t)cols;
+    d->push[8] = (uint32_t)col_tiles;
+    pg_dispatch_grid(info, row_tiles * col_tiles, d->groups);
     return PG_OK;
 }
 

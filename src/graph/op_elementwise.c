@@ -17,7 +17,9 @@ enum elementwise_opcode {
     EW_SUB,
     EW_MUL,
     EW_LEAKY_RELU_GRAD,
-    EW_LERP
+    EW_LERP,
+    EW_SOFTPLUS,
+    EW_SIGMOID
 };
 
 static uint32_t float_bits(float f) {
@@ -148,6 +150,12 @@ pg_tensor pg_leaky_relu_grad(pg_graph *g, pg_tensor dy, pg_tensor x, float slope
                              pg_shape_str(g->nodes[dy].shape), pg_shape_str(g->nodes[x].shape));
     return elementwise(g, PG_OP_LEAKY_RELU_GRAD, 2, in, slope, 0);
 }
+pg_tensor pg_softplus(pg_graph *g, pg_tensor x) {
+    return elementwise(g, PG_OP_SOFTPLUS, 1, &x, 0, 0);
+}
+pg_tensor pg_sigmoid(pg_graph *g, pg_tensor x) {
+    return elementwise(g, PG_OP_SIGMOID, 1, &x, 0, 0);
+}
 pg_tensor pg_bias_add(pg_graph *g, pg_tensor x, pg_tensor bias) {
     if (x >= 0 && bias >= 0 &&
         (pg_tensor_numel(g, bias) != g->nodes[x].shape[3] ||
@@ -200,6 +208,8 @@ pg_status elementwise_dispatch(const pg_vk_info *info, const pg_graph *g, pg_ten
         [PG_OP_LERP] = EW_LERP,
         [PG_OP_LEAKY_RELU] = EW_LEAKY_RELU,
         [PG_OP_LEAKY_RELU_GRAD] = EW_LEAKY_RELU_GRAD,
+        [PG_OP_SOFTPLUS] = EW_SOFTPLUS,
+        [PG_OP_SIGMOID] = EW_SIGMOID,
     };
     return elementwise_build(info, g, t, opcode[g->nodes[t].op], d);
 }
@@ -305,6 +315,12 @@ void elementwise_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, p
         break;
     case PG_OP_LEAKY_RELU_GRAD: /* linear in dy with a mask from x; zero w.r.t. x a.e. */
         if (needs[0]) dx[0] = pg_leaky_relu_grad(g, dy, b, n.fparams[0]);
+        break;
+    case PG_OP_SOFTPLUS:
+        dx[0] = pg_mul(g, dy, pg_sigmoid(g, a));
+        break;
+    case PG_OP_SIGMOID: /* s (1 - s) */
+        dx[0] = pg_mul(g, dy, pg_mul(g, t, pg_scale(g, t, -1.0f, 1.0f)));
         break;
     default:
         PG_GRAPH_FAIL(g, "elementwise_vjp: %s is not elementwise", pg_ops[n.op].name);

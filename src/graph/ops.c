@@ -26,6 +26,8 @@ const pg_op_info pg_ops[PG_OP_COUNT] = {
     ROW(PG_OP_LERP, "lerp", elementwise),
     ROW(PG_OP_LEAKY_RELU, "leaky_relu", elementwise),
     ROW(PG_OP_LEAKY_RELU_GRAD, "leaky_relu_grad", elementwise),
+    ROW(PG_OP_SOFTPLUS, "softplus", elementwise),
+    ROW(PG_OP_SIGMOID, "sigmoid", elementwise),
     ROW(PG_OP_UPSAMPLE2X, "upsample2x", upsample2x),
     ROW(PG_OP_AVGPOOL2X, "avgpool2x", avgpool2x),
     ROW(PG_OP_PIXEL_NORM, "pixel_norm", pixel_norm),
@@ -37,6 +39,8 @@ const pg_op_info pg_ops[PG_OP_COUNT] = {
     ROW(PG_OP_PAD_CHANNELS, "pad_channels", channels),
     ROW(PG_OP_ADAM, "adam", optimizer),
     ROW(PG_OP_EMA, "ema", optimizer),
+    ROW(PG_OP_RMSPROP, "rmsprop", optimizer),
+    ROW(PG_OP_CLIP, "clip", optimizer),
 };
 
 _Static_assert(sizeof pg_ops / sizeof pg_ops[0] == PG_OP_COUNT, "every op needs a table row");

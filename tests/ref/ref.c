@@ -176,6 +176,12 @@ static void ref_elementwise(const pg_graph *g, const pg_node *n, double *out, do
         case PG_OP_LEAKY_RELU_GRAD:
             r = b > 0 ? a : a * p0;
             break;
+        case PG_OP_SOFTPLUS:
+            r = log1p(exp(a));
+            break;
+        case PG_OP_SIGMOID:
+            r = 1.0 / (1.0 + exp(-a));
+            break;
         default:
             r = NAN;
         }
@@ -319,7 +325,21 @@ static void ref_optimizer(const pg_graph *g, const pg_node *n, double *out, doub
         return;
     }
     (void)g;
-    if (n->n_inputs == 6 && in[5][0] != 0) return;
+    if (n->op == PG_OP_CLIP) {
+        for (size_t i = 0; i < count; i++)
+            in[0][i] = fmin(fmax(in[0][i], -n->fparams[0]), n->fparams[0]);
+        return;
+    }
+    if (n->op == PG_OP_RMSPROP) {
+        if (n->n_inputs == 5 && !isfinite(in[4][0])) return;
+        double alpha = n->fparams[0], eps2 = n->fparams[2], rate = in[3][0];
+        for (size_t i = 0; i < count; i++) {
+            in[2][i] = alpha * in[2][i] + (1 - alpha) * in[1][i] * in[1][i];
+            in[0][i] -= rate * in[1][i] / (sqrt(in[2][i]) + eps2);
+        }
+        return;
+    }
+    if (n->n_inputs == 6 && !isfinite(in[5][0])) return;
     double b1 = n->fparams[0], b2 = n->fparams[1], eps = n->fparams[2], lr = in[4][0];
     for (size_t i = 0; i < count; i++) {
         double grad = in[1][i];
@@ -350,6 +370,8 @@ const ref_op_fn ref_ops[PG_OP_COUNT] = {
     [PG_OP_LERP] = ref_elementwise,
     [PG_OP_LEAKY_RELU] = ref_elementwise,
     [PG_OP_LEAKY_RELU_GRAD] = ref_elementwise,
+    [PG_OP_SOFTPLUS] = ref_elementwise,
+    [PG_OP_SIGMOID] = ref_elementwise,
     [PG_OP_UPSAMPLE2X] = ref_upsample2x,
     [PG_OP_AVGPOOL2X] = ref_avgpool2x,
     [PG_OP_PIXEL_NORM] = ref_pixel_norm,
@@ -361,6 +383,8 @@ const ref_op_fn ref_ops[PG_OP_COUNT] = {
     [PG_OP_PAD_CHANNELS] = ref_channels,
     [PG_OP_ADAM] = ref_optimizer,
     [PG_OP_EMA] = ref_optimizer,
+    [PG_OP_RMSPROP] = ref_optimizer,
+    [PG_OP_CLIP] = ref_optimizer,
 };
 _Static_assert(sizeof ref_ops / sizeof ref_ops[0] == PG_OP_COUNT, "every op needs a reference");
 

@@ -1,0 +1,28 @@
+/* src/model/generator: a generator's parameters living on the device and a
+ * renderer that runs G at one resolution on batches of latents, used by image
+ * grids, exports, `progan generate` and the metrics. Also the latent
+ * convention shared by all of them: latent i of seed s is
+ * pg_rand_normal(s, 0, PG_RAND_STREAM_LATENT, i), so a seed gives the same
+ * image on every device. */
+#ifndef PROGAN_MODEL_GENERATOR_H
+#define PROGAN_MODEL_GENERATOR_H
+
+#include "model/model.h"
+
+#define PG_RAND_STREAM_LATENT 0x1A7E
+
+/* The latent vector [Z] of one seed. */
+void pg_latent_from_seed(uint64_t seed, int z_dim, float *out);
+
+typedef struct pg_renderer pg_renderer;
+/* A plan for G at resolution res (stable, alpha = 1 unless alpha_value < 1)
+ * over batch latents, reading parameters from buffer at base_bytes. */
+pg_status pg_renderer_create(pg_vk_context *ctx, const pg_model_config *c, const pg_param_set *set,
+                             const pg_vk_buffer *buffer, uint64_t base_bytes, int res, int batch,
+                             float alpha_value, pg_renderer **out);
+void pg_renderer_destroy(pg_renderer *r);
+int pg_renderer_batch(const pg_renderer *r);
+/* latents [batch, Z] -> images [batch, res, res, C] in [-1, 1]-ish (not clamped). */
+pg_status pg_renderer_run(pg_renderer *r, const float *latents, float *images);
+
+#endif
