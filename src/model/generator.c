@@ -51,6 +51,10 @@ void pg_renderer_destroy(pg_renderer *r) {
     free(r);
 }
 
+void pg_renderer_set_alpha(pg_renderer *r, float alpha) {
+    if (r->alpha >= 0) pg_plan_input(r->plan, r->alpha)[0] = alpha;
+}
+
 int pg_renderer_batch(const pg_renderer *r) {
     return r->batch;
 }

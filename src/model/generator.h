@@ -22,6 +22,8 @@ pg_status pg_renderer_create(pg_vk_context *ctx, const pg_model_config *c, const
                              float alpha_value, pg_renderer **out);
 void pg_renderer_destroy(pg_renderer *r);
 int pg_renderer_batch(const pg_renderer *r);
+/* Changes the fade weight for the next runs (a renderer made with alpha < 1). */
+void pg_renderer_set_alpha(pg_renderer *r, float alpha);
 /* latents [batch, Z] -> images [batch, res, res, C] in [-1, 1]-ish (not clamped). */
 pg_status pg_renderer_run(pg_renderer *r, const float *latents, float *images);
 

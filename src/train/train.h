@@ -76,6 +76,11 @@ pg_schedule pg_schedule_at(const pg_train_options *o, double kimg);
 /* The run's phases (for --dry-run): start/end kimg, resolution, fading. */
 void pg_schedule_print_timeline(const pg_train_options *o, FILE *out);
 
+/* Set (by the command line's signal handler) to stop at the next block
+ * boundary after writing a checkpoint. */
+#include <signal.h>
+extern volatile sig_atomic_t pg_train_stop_requested;
+
 /* Runs (or resumes) a training run; returns when total_kimg is reached, on
  * Ctrl-C/SIGTERM (after writing a checkpoint) or on an error. */
 pg_status pg_train_run(const pg_train_options *o);

@@ -1,0 +1,37 @@
+/* src/train/step: the device state of a run (G, D, Gs and optimizer moments in
+ * flat buffers laid out by the parameter registries) and the D-step and G-step
+ * graphs of one phase, built and recorded once, replayed every iteration. */
+#ifndef PROGAN_TRAIN_STEP_H
+#define PROGAN_TRAIN_STEP_H
+
+#include "train/train.h"
+
+/* Parameters, moving average and optimizer moments: one buffer per tensor set. */
+typedef struct {
+    pg_param_set gset, dset;
+    pg_vk_buffer G, D, Gs, G_m, G_v, D_m, D_v;
+} pg_train_state;
+
+pg_status pg_train_state_create(pg_vk_context *ctx, const pg_model_config *c, pg_train_state *s);
+void pg_train_state_destroy(pg_vk_context *ctx, pg_train_state *s);
+/* Zeroes one network's optimizer moments (Adam's reset at a change of lod). */
+pg_status pg_train_state_reset_moments(pg_vk_context *ctx, pg_train_state *s, int discriminator);
+
+typedef struct {
+    pg_graph *graph;
+    pg_plan *plan;
+    int batch, res, fading, discriminator, updates;
+    /* inputs (-1 when the loss does not use them) */
+    pg_tensor reals, latents, mix, alpha, lr;
+    /* outputs (-1 when absent) */
+    pg_tensor loss, score_real, score_fake, penalty, grad_norm, grad_sq;
+    pg_tensor grads[PG_MAX_PARAMS]; /* of the trained network; outputs only without updates */
+} pg_step;
+
+/* Builds and records the D step (discriminator = 1) or the G step of a phase.
+ * updates = 0 leaves parameters alone and outputs every gradient (step dumps). */
+pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
+                         int batch, int fading, int discriminator, int updates, pg_step *out);
+void pg_step_destroy(pg_step *st);
+
+#endif
