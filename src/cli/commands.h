@@ -14,5 +14,25 @@ int cmd_devices(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+
+int cmd_generate(int argc, char **argv);
+int cmd_interpolate(int argc, char **argv);
+int cmd_metrics(int argc, char **argv);
+
+/* Helpers shared by generate, interpolate and metrics (defined in cmd_generate.c). */
+#include <stddef.h>
+#include <stdint.h>
+#define CLI_MAX_SEEDS 100000
+#define CLI_MAX_SEED  4294967295u
+#define CLI_MAX_GRID  4096
+/* --name VALUE or --name=VALUE, advancing *i; NULL if argv[*i] is another flag. */
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name, int *missing);
+/* Whole-string decimal in [lo, hi]; 1 on success. */
+int cli_parse_int(const char *s, long long lo, long long hi, long long *v);
+/* "0-3,9,20-22" -> malloc'd seeds; 0, or -1 with the reason in err. */
+int cli_parse_seeds(const char *text, uint64_t **seeds, int *count, char *err, size_t err_size);
+/* mkdir -p; 0 on success. */
+int cli_mkdir_p(const char *dir);
 
 #endif

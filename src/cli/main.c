@@ -5,10 +5,14 @@
 #include <string.h>
 
 static const cli_command commands[] = {
+    {"train", cmd_train, "train a ProGAN on a dataset (progressive growing, WGAN-GP)"},
     {"devices", cmd_devices, "list the Vulkan devices and their limits"},
     {"prepare", cmd_prepare, "convert a folder of images into a dataset file"},
     {"info", cmd_info, "describe any file progan writes (dataset, checkpoint, export)"},
     {"plot", cmd_plot, "draw a run's curves into RUN/curves.svg"},
+    {"generate", cmd_generate, "render images of chosen seeds from an export or checkpoint"},
+    {"interpolate", cmd_interpolate, "render a smooth latent walk through seeds (video frames)"},
+    {"metrics", cmd_metrics, "SWD and MS-SSIM of a generator against a dataset"},
 };
 
 static void print_usage(FILE *out) {

@@ -1,0 +1,314 @@
+/* progan generate --snapshot FILE --seeds LIST --out DIR: one image per seed (or
+ * one grid) from the moving-average generator of an export or checkpoint. Also
+ * owns the command-line helpers the generate/interpolate/metrics commands share
+ * (flag values, seed lists, output folders), declared in commands.h. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/commands.h"
+#include "io/image.h"
+#include "model/generator.h"
+#include "train/evaluate.h"
+
+/* --name VALUE or --name=VALUE, advancing *i; NULL if argv[*i] is another flag.
+ * *missing is set when the flag is last and has no value. */
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name, int *missing) {
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n)) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] != 0) return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+/* Whole-string decimal integer in [lo, hi]; 1 on success. */
+int cli_parse_int(const char *s, long long lo, long long hi, long long *v) {
+    char *end;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return *s && !*end && !errno && *v >= lo && *v <= hi;
+}
+
+/* One seed: digits only (no sign, no spaces), so "-3" or "1e3" are refused. */
+static int parse_seed(const char *s, size_t len, uint64_t *out) {
+    if (!len || len > 10) return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > CLI_MAX_SEED) return 0;
+    *out = v;
+    return 1;
+}
+
+/* Seed lists are validated completely before anything is rendered, so a typo
+ * costs no device time; the message says which item is wrong and why. */
+int cli_parse_seeds(const char *text, uint64_t **seeds, int *count, char *err, size_t err_size) {
+    *seeds = NULL;
+    *count = 0;
+    uint64_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        const char *p = text;
+        int k = 0;
+        if (!*p) {
+            snprintf(err, err_size, "the seed list is empty (examples: 0-63, 1,7,3, 0-3,9)");
+            return -1;
+        }
+        for (;;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            const char *dash = memchr(p, '-', len);
+            uint64_t a, b;
+            int ok = dash ? parse_seed(p, (size_t)(dash - p), &a) &&
+                                parse_seed(dash + 1, len - (size_t)(dash - p) - 1, &b)
+                          : parse_seed(p, len, &a);
+            if (!dash) b = a;
+            if (!ok) {
+                snprintf(err, err_size,
+                         "bad seed item '%.*s' in '%s': use N or A-B with 0 <= N <= %u, "
+                         "separated by commas",
+                         (int)len, p, text, CLI_MAX_SEED);
+                return -1;
+            }
+            if (b < a) {
+                snprintf(err, err_size, "reversed seed range '%.*s': write it as %llu-%llu",
+                         (int)len, p, (unsigned long long)b, (unsigned long long)a);
+                return -1;
+            }
+            if (pass == 0) {
+                total += b - a + 1;
+                if (total > CLI_MAX_SEEDS) {
+                    snprintf(err, err_size, "'%s' names more than %d seeds", text, CLI_MAX_SEEDS);
+                    return -1;
+                }
+            } else {
+                for (uint64_t s = a; s <= b; s++) (*seeds)[k++] = s;
+            }
+            if (!comma) break;
+            p = comma + 1;
+        }
+        if (pass == 0) {
+            *seeds = malloc((size_t)total * sizeof **seeds);
+            if (!*seeds) {
+                snprintf(err, err_size, "out of memory for %llu seeds", (unsigned long long)total);
+                return -1;
+            }
+        }
+    }
+    *count = (int)total;
+    return 0;
+}
+
+/* mkdir -p, so --out can name a new nested folder. */
+int cli_mkdir_p(const char *dir) {
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) return -1;
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(path, 0777) && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(path, 0777) && errno != EEXIST) return -1;
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}
+
+static void generate_usage(FILE *out) {
+    fprintf(out,
+            "usage: progan generate --snapshot FILE --seeds LIST --out DIR [options]\n"
+            "Renders one image per seed with the moving-average generator (Gs) of FILE, an\n"
+            "export or a training checkpoint (rendered at the resolution training reached).\n"
+            "Seed s always gives the same image, on every device.\n\n"
+            "  --snapshot FILE    export or training checkpoint (required)\n"
+            "  --seeds LIST       A-B, A,B,C or a mix such as 0-3,9,20-22 (required; at most\n"
+            "                     %d seeds, each 0..%u)\n"
+            "  --out DIR          output folder, created if missing (required)\n"
+            "  --grid             one near-square grid.<format> instead of seedNNNN.<format>\n"
+            "                     per seed (at most %d seeds)\n"
+            "  --trunc PSI        0 < PSI <= 1 (default 1 = off): multiplies each latent by PSI.\n"
+            "                     ProGAN has no mapping network and G pixel-normalises z first,\n"
+            "                     so this changes images only through that norm's 1e-8 epsilon:\n"
+            "                     expect no visible effect (it is not StyleGAN's truncation)\n"
+            "  --format jpg|png   image format (default jpg, quality 95)\n"
+            "  --device N         Vulkan device index (default: $PROGAN_DEVICE, else the first\n"
+            "                     GPU; see progan devices)\n"
+            "  --batch N          images per device run (default by resolution: 32 up to 32x32,\n"
+            "                     16 up to 128, 8 at 256, 4 above)\n"
+            "  --help             this text\n",
+            CLI_MAX_SEEDS, CLI_MAX_SEED, CLI_MAX_GRID);
+}
+
+typedef struct {
+    const uint64_t *seeds;
+    int z, res, channels, grid_cols;
+    float psi;
+    const char *out_dir, *format;
+    uint8_t *grid; /* NULL: one file per seed */
+    int grid_width;
+} generate_job;
+
+static void generate_latent(void *user, int index, float *z) {
+    generate_job *j = user;
+    pg_latent_from_seed(j->seeds[index], j->z, z);
+    if (j->psi != 1.0f)
+        for (int i = 0; i < j->z; i++) z[i] *= j->psi;
+}
+
+/* Per seed: a file now (nothing piles up in memory); grid: a tile of the grid. */
+static pg_status generate_image(void *user, int index, const uint8_t *pixels) {
+    generate_job *j = user;
+    size_t row = (size_t)j->res * j->channels;
+    if (j->grid) {
+        int gy = index / j->grid_cols, gx = index % j->grid_cols;
+        for (int y = 0; y < j->res; y++)
+            memcpy(j->grid + ((size_t)(gy * j->res + y) * j->grid_width + (size_t)gx * j->res) *
+                                 j->channels,
+                   pixels + (size_t)y * row, row);
+        return PG_OK;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/seed%04llu.%s", j->out_dir, (unsigned long long)j->seeds[index],
+             j->format);
+    pg_image img = {(uint8_t *)pixels, j->res, j->res, j->channels};
+    return pg_image_write(path, &img, 95);
+}
+
+int cmd_generate(int argc, char **argv) {
+    const char *snapshot = NULL, *seeds_text = NULL, *out_dir = NULL, *format = "jpg";
+    int grid = 0, device = -1, batch = 0;
+    double psi = 1.0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v;
+        int missing = 0;
+        long long n;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            generate_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--grid"))
+            grid = 1;
+        else if ((v = cli_flag_value(argc, argv, &i, "--snapshot", &missing)))
+            snapshot = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--seeds", &missing)))
+            seeds_text = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--out", &missing)))
+            out_dir = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--format", &missing))) {
+            if (strcmp(v, "jpg") && strcmp(v, "png")) goto bad_value;
+            format = v;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--trunc", &missing))) {
+            char *end;
+            psi = strtod(v, &end);
+            if (!*v || *end || !(psi > 0 && psi <= 1)) goto bad_value;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--device", &missing))) {
+            if (!cli_parse_int(v, 0, 15, &n)) goto bad_value;
+            device = (int)n;
+        } else if ((v = cli_flag_value(argc, argv, &i, "--batch", &missing))) {
+            if (!cli_parse_int(v, 1, 1024, &n)) goto bad_value;
+            batch = (int)n;
+        } else if (missing) {
+            fprintf(stderr, "progan generate: %s needs a value\n", a);
+            return 2;
+        } else {
+            fprintf(stderr, "progan generate: unknown argument '%s' (see progan generate --help)\n",
+                    a);
+            return 2;
+        }
+        continue;
+    bad_value:
+        fprintf(stderr, "progan generate: bad value '%s' for %s (see progan generate --help)\n", v,
+                a);
+        return 2;
+    }
+    if (!snapshot || !seeds_text || !out_dir) {
+        fprintf(stderr, "progan generate: --snapshot, --seeds and --out are required\n\n");
+        generate_usage(stderr);
+        return 2;
+    }
+    uint64_t *seeds;
+    int count;
+    char err[512];
+    if (cli_parse_seeds(seeds_text, &seeds, &count, err, sizeof err)) {
+        fprintf(stderr, "progan generate: --seeds: %s\n", err);
+        return 2;
+    }
+    if (grid && count > CLI_MAX_GRID) {
+        fprintf(stderr, "progan generate: --grid takes at most %d seeds, got %d\n", CLI_MAX_GRID,
+                count);
+        free(seeds);
+        return 2;
+    }
+    if (cli_mkdir_p(out_dir)) {
+        fprintf(stderr, "progan generate: cannot create the folder %s: %s\n", out_dir,
+                strerror(errno));
+        free(seeds);
+        return 1;
+    }
+    pg_vk_context *ctx = NULL;
+    pg_eval_generator gen = {0};
+    generate_job job = {0};
+    pg_status st = pg_vk_context_create(device, &ctx);
+    if (st == PG_OK) st = pg_eval_generator_create(ctx, snapshot, "Gs", &gen);
+    if (st == PG_OK) {
+        job = (generate_job){seeds,   pg_model_latent(&gen.config),
+                             gen.res, gen.config.channels,
+                             1,       (float)psi,
+                             out_dir, format,
+                             NULL,    0};
+        if (grid) {
+            job.grid_cols = (int)ceil(sqrt((double)count));
+            int rows = (count + job.grid_cols - 1) / job.grid_cols;
+            if ((long long)job.grid_cols * gen.res > 65500)
+                st = PG_FAIL(PG_ERR_INVALID,
+                             "a grid of %d images of %dx%d would be %lld pixels wide; image files "
+                             "allow 65500: use at most %d seeds with --grid",
+                             count, gen.res, gen.res, (long long)job.grid_cols * gen.res,
+                             (65500 / gen.res) * (65500 / gen.res));
+            job.grid_width = job.grid_cols * gen.res;
+            if (st == PG_OK)
+                job.grid = calloc((size_t)job.grid_width * rows * gen.res * job.channels, 1);
+            if (st == PG_OK && !job.grid)
+                st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "no memory for the grid");
+        }
+    }
+    if (st == PG_OK && psi != 1.0)
+        fprintf(stderr,
+                "progan generate: note: --trunc %g scales z, which G's pixel norm undoes; "
+                "expect (almost) the same images\n",
+                psi);
+    if (st == PG_OK)
+        st = pg_eval_render(ctx, &gen.config, &gen.set, &gen.params, 0, gen.res, gen.alpha, batch,
+                            count, generate_latent, generate_image, &job);
+    char grid_path[4200];
+    snprintf(grid_path, sizeof grid_path, "%s/grid.%s", out_dir, format);
+    if (st == PG_OK && grid) {
+        int rows = (count + job.grid_cols - 1) / job.grid_cols;
+        pg_image img = {job.grid, job.grid_width, rows * gen.res, job.channels};
+        st = pg_image_write(grid_path, &img, 95);
+        if (st == PG_OK)
+            printf("wrote %s: %d images of %dx%d in %d x %d cells\n", grid_path, count, gen.res,
+                   gen.res, rows, job.grid_cols);
+    } else if (st == PG_OK) {
+        printf("wrote %d image(s) of %dx%d to %s/ (seed%04llu.%s", count, gen.res, gen.res, out_dir,
+               (unsigned long long)seeds[0], format);
+        if (count > 1) printf(" .. seed%04llu.%s", (unsigned long long)seeds[count - 1], format);
+        printf(")\n");
+    }
+    free(job.grid);
+    free(seeds);
+    pg_eval_generator_destroy(&gen);
+    if (ctx) pg_vk_context_destroy(ctx);
+    if (st != PG_OK) {
+        fprintf(stderr, "progan generate: %s\n", pg_error_message());
+        return 1;
+    }
+    return 0;
+}
