@@ -13,10 +13,10 @@ static void counts_case(int res, uint64_t want_g, uint64_t want_d) {
     pg_param_set g, d;
     pg_model_generator_params(&c, &g);
     pg_model_discriminator_params(&c, &d);
-    test_check(pg_param_set_count(&g) == want_g, "parameter count", "G at %d: %llu, want %llu",
-               res, (unsigned long long)pg_param_set_count(&g), (unsigned long long)want_g);
-    test_check(pg_param_set_count(&d) == want_d, "parameter count", "D at %d: %llu, want %llu",
-               res, (unsigned long long)pg_param_set_count(&d), (unsigned long long)want_d);
+    test_check(pg_param_set_count(&g) == want_g, "parameter count", "G at %d: %llu, want %llu", res,
+               (unsigned long long)pg_param_set_count(&g), (unsigned long long)want_g);
+    test_check(pg_param_set_count(&d) == want_d, "parameter count", "D at %d: %llu, want %llu", res,
+               (unsigned long long)pg_param_set_count(&d), (unsigned long long)want_d);
 }
 
 /* Names and PyTorch shapes of checkpoint-format.md, spot-checked at 1024. */
@@ -30,12 +30,18 @@ static void names_case(void) {
         const char *name;
         int ndim, shape[4];
     } want[] = {
-        {&g, "G.b4.dense.weight", 2, {8192, 512}}, {&g, "G.b4.dense.bias", 1, {512}},
-        {&g, "G.b4.conv.weight", 4, {512, 512, 3, 3}}, {&g, "G.b64.conv0.weight", 4, {256, 512, 3, 3}},
-        {&g, "G.b1024.conv1.weight", 4, {16, 16, 3, 3}}, {&g, "G.torgb1024.weight", 4, {3, 16, 1, 1}},
-        {&d, "D.fromrgb1024.weight", 4, {16, 3, 1, 1}}, {&d, "D.b1024.conv1.weight", 4, {32, 16, 3, 3}},
-        {&d, "D.b4.conv.weight", 4, {512, 513, 3, 3}}, {&d, "D.b4.dense0.weight", 2, {512, 8192}},
-        {&d, "D.b4.dense1.weight", 2, {1, 512}}, {&d, "D.b4.dense1.bias", 1, {1}},
+        {&g, "G.b4.dense.weight", 2, {8192, 512}},
+        {&g, "G.b4.dense.bias", 1, {512}},
+        {&g, "G.b4.conv.weight", 4, {512, 512, 3, 3}},
+        {&g, "G.b64.conv0.weight", 4, {256, 512, 3, 3}},
+        {&g, "G.b1024.conv1.weight", 4, {16, 16, 3, 3}},
+        {&g, "G.torgb1024.weight", 4, {3, 16, 1, 1}},
+        {&d, "D.fromrgb1024.weight", 4, {16, 3, 1, 1}},
+        {&d, "D.b1024.conv1.weight", 4, {32, 16, 3, 3}},
+        {&d, "D.b4.conv.weight", 4, {512, 513, 3, 3}},
+        {&d, "D.b4.dense0.weight", 2, {512, 8192}},
+        {&d, "D.b4.dense1.weight", 2, {1, 512}},
+        {&d, "D.b4.dense1.bias", 1, {1}},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const pg_param *p = pg_param_find(want[i].s, want[i].name);
@@ -97,7 +103,8 @@ static void network_case(int res, int fading) {
     pg_graph *g = pg_graph_create();
     pg_net G;
     net_inputs(g, &gs, &G);
-    pg_tensor z = pg_input(g, "z", 4, 1, 1, 5), alpha = fading ? pg_input(g, "alpha", 1, 1, 1, 1) : -1;
+    pg_tensor z = pg_input(g, "z", 4, 1, 1, 5),
+              alpha = fading ? pg_input(g, "alpha", 1, 1, 1, 1) : -1;
     pg_tensor img = pg_model_generator(g, &c, &G, z, res, alpha);
     pg_tensor xs[4] = {G.t[0], G.t[gs.count - 2], z, G.t[2]};
     snprintf(name, sizeof name, "G at %d%s", res, fading ? " fading" : "");

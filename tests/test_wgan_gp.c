@@ -29,7 +29,7 @@ static pg_tensor critic_apply(pg_graph *g, const critic *d, pg_tensor x) {
 
 static void wgan_gp_case(int drift, uint64_t seed) {
     pg_graph *g = pg_graph_create();
-    critic d = {pg_input(g, "w1", 3, 3, C_IN, C1), pg_input(g, "b1", 1, 1, 1, C1),
+    critic d = {pg_input(g, "w1", 3, 3, C_IN, C1),   pg_input(g, "b1", 1, 1, 1, C1),
                 pg_input(g, "w2", 3, 3, C1 + 1, C2), pg_input(g, "b2", 1, 1, 1, C2),
                 pg_input(g, "w3", 1, 1, 1, 16 * C2), pg_input(g, "b3", 1, 1, 1, 1)};
     pg_tensor reals = pg_input(g, "reals", N, RES, RES, C_IN);
@@ -41,15 +41,14 @@ static void wgan_gp_case(int drift, uint64_t seed) {
     if (!test_check(pg_grad(g, pg_sum(g, d_mixed), -1, 1, &mixed, &grad) == PG_OK, "wgan-gp",
                     "input gradient: %s", pg_error_message()))
         return;
-    pg_tensor norm = pg_sqrt(g, pg_scale(g, pg_reduce_sum(g, pg_square(g, grad), 14, 1.0f),
-                                         1.0f, 1e-8f));
+    pg_tensor norm =
+        pg_sqrt(g, pg_scale(g, pg_reduce_sum(g, pg_square(g, grad), 14, 1.0f), 1.0f, 1e-8f));
     pg_tensor penalty = pg_mean(g, pg_square(g, pg_scale(g, norm, 1.0f, -1.0f)), 15);
     pg_tensor loss = pg_add(g, pg_sub(g, pg_mean(g, d_fake, 15), pg_mean(g, d_real, 15)),
                             pg_scale(g, penalty, 10.0f, 0.0f));
     if (drift) loss = pg_add(g, loss, pg_scale(g, pg_mean(g, pg_square(g, d_real), 15), 1e-3f, 0));
     pg_tensor params[6] = {d.w1, d.b1, d.w2, d.b2, d.w3, d.b3};
-    test_loss_grad_check(drift ? "wgan-gp with drift" : "wgan-gp", g, loss, params, 6, 1e-4,
-                         seed);
+    test_loss_grad_check(drift ? "wgan-gp with drift" : "wgan-gp", g, loss, params, 6, 1e-4, seed);
     pg_graph_destroy(g);
 }
 

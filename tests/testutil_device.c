@@ -204,8 +204,8 @@ void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *
     test_leaves_free(g, leaves);
 }
 
-void test_loss_grad_check(const char *name, pg_graph *g, pg_tensor loss, const pg_tensor *xs,
-                          int n, double tol, uint64_t seed) {
+void test_loss_grad_check(const char *name, pg_graph *g, pg_tensor loss, const pg_tensor *xs, int n,
+                          double tol, uint64_t seed) {
     pg_tensor grads[16];
     if (!test_check(n <= 8 && pg_grad(g, loss, -1, n, xs, grads) == PG_OK, name, "pg_grad: %s",
                     pg_error_message()))

@@ -9,13 +9,13 @@
 #include "graph/graph.h"
 
 typedef struct {
-    int resolution;    /* final resolution R, a power of two 4..1024 */
-    int channels;      /* image channels C: 1 or 3 */
-    int fmap_base;     /* nf(s) = min(fmap_base / 2^(s * fmap_decay), fmap_max) */
+    int resolution; /* final resolution R, a power of two 4..1024 */
+    int channels;   /* image channels C: 1 or 3 */
+    int fmap_base;  /* nf(s) = min(fmap_base / 2^(s * fmap_decay), fmap_max) */
     float fmap_decay;
     int fmap_max;
-    int latent;        /* Z; 0 = nf(0) */
-    int mbstd_group;   /* minibatch-stddev group size (min(group, N) is used) */
+    int latent;      /* Z; 0 = nf(0) */
+    int mbstd_group; /* minibatch-stddev group size (min(group, N) is used) */
 } pg_model_config;
 
 /* nf(stage) of the spec. */
@@ -27,16 +27,16 @@ typedef enum { PG_PARAM_CONV, PG_PARAM_DENSE, PG_PARAM_BIAS } pg_param_kind;
 /* One parameter: device layout NHWC-style 4-D (conv [k,k,in,out], dense
  * [out,1,1,in], bias [1,1,1,out]); checkpoints use pt_shape (PyTorch order). */
 typedef struct {
-    char name[48];      /* "G.b8.conv0.weight" */
+    char name[48]; /* "G.b8.conv0.weight" */
     pg_param_kind kind;
-    int shape[4];       /* device shape */
+    int shape[4]; /* device shape */
     int pt_ndim, pt_shape[4];
-    float gain;         /* the equalized-LR scale is gain / sqrt(fan_in) */
+    float gain; /* the equalized-LR scale is gain / sqrt(fan_in) */
     int fan_in;
-    int resolution;     /* the block it belongs to */
-    int spatial_major;  /* dense rows (G.b4.dense) or columns (D.b4.dense0) are
-                           (y*4+x)*C + c on the device, c*16 + y*4+x in checkpoints */
-    uint64_t offset;    /* in floats, inside the network's flat parameter arena */
+    int resolution;    /* the block it belongs to */
+    int spatial_major; /* dense rows (G.b4.dense) or columns (D.b4.dense0) are
+                          (y*4+x)*C + c on the device, c*16 + y*4+x in checkpoints */
+    uint64_t offset;   /* in floats, inside the network's flat parameter arena */
 } pg_param;
 
 #define PG_MAX_PARAMS 128

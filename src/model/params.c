@@ -31,12 +31,16 @@ pg_status pg_model_config_check(const pg_model_config *c) {
         return PG_FAIL(PG_ERR_INVALID, "%d image channels: progan trains 1 (gray) or 3 (RGB)",
                        c->channels);
     if (c->fmap_base < 1 || c->fmap_max < 1 || c->fmap_decay < 0)
-        return PG_FAIL(PG_ERR_INVALID, "fmap_base %d, fmap_max %d, fmap_decay %g: all must be "
-                       "positive", c->fmap_base, c->fmap_max, c->fmap_decay);
+        return PG_FAIL(PG_ERR_INVALID,
+                       "fmap_base %d, fmap_max %d, fmap_decay %g: all must be "
+                       "positive",
+                       c->fmap_base, c->fmap_max, c->fmap_decay);
     for (int s = 0; s <= l; s++)
         if (pg_model_nf(c, s) < 1)
-            return PG_FAIL(PG_ERR_INVALID, "fmap_base %d gives 0 channels at stage %d: raise "
-                           "--fmap-base", c->fmap_base, s);
+            return PG_FAIL(PG_ERR_INVALID,
+                           "fmap_base %d gives 0 channels at stage %d: raise "
+                           "--fmap-base",
+                           c->fmap_base, s);
     if (c->mbstd_group < 1)
         return PG_FAIL(PG_ERR_INVALID, "minibatch-stddev group %d must be >= 1", c->mbstd_group);
     return PG_OK;
@@ -105,9 +109,11 @@ void pg_model_generator_params(const pg_model_config *c, pg_param_set *s) {
         char block[32];
         int r = 1 << l;
         snprintf(block, sizeof block, "b%d.conv0", r);
-        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), pg_model_nf(c, l - 2), 3, sqrt2, r);
+        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), pg_model_nf(c, l - 2), 3, sqrt2,
+                  r);
         snprintf(block, sizeof block, "b%d.conv1", r);
-        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), pg_model_nf(c, l - 1), 3, sqrt2, r);
+        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), pg_model_nf(c, l - 1), 3, sqrt2,
+                  r);
         snprintf(block, sizeof block, "torgb%d", r);
         layer_add(s, block, PG_PARAM_CONV, c->channels, pg_model_nf(c, l - 1), 1, 1.0f, r);
     }
@@ -124,9 +130,11 @@ void pg_model_discriminator_params(const pg_model_config *c, pg_param_set *s) {
         snprintf(block, sizeof block, "fromrgb%d", r);
         layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), c->channels, 1, sqrt2, r);
         snprintf(block, sizeof block, "b%d.conv0", r);
-        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), pg_model_nf(c, l - 1), 3, sqrt2, r);
+        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 1), pg_model_nf(c, l - 1), 3, sqrt2,
+                  r);
         snprintf(block, sizeof block, "b%d.conv1", r);
-        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 2), pg_model_nf(c, l - 1), 3, sqrt2, r);
+        layer_add(s, block, PG_PARAM_CONV, pg_model_nf(c, l - 2), pg_model_nf(c, l - 1), 3, sqrt2,
+                  r);
     }
     layer_add(s, "fromrgb4", PG_PARAM_CONV, nf1, c->channels, 1, sqrt2, 4);
     layer_add(s, "b4.conv", PG_PARAM_CONV, nf1, nf1 + 1, 3, sqrt2, 4);
@@ -199,7 +207,8 @@ void pg_param_set_init(const pg_param_set *s, uint64_t seed, float *arena) {
         const pg_param *p = &s->params[i];
         size_t n = (size_t)p->shape[0] * p->shape[1] * p->shape[2] * p->shape[3];
         float *dst = arena + p->offset;
-        if (p->kind == PG_PARAM_BIAS) memset(dst, 0, n * sizeof *dst);
+        if (p->kind == PG_PARAM_BIAS)
+            memset(dst, 0, n * sizeof *dst);
         else /* stream = parameter index (G and D differ by the seed the caller passes) */
             pg_rand_normal_fill(dst, n, seed, 0, (uint32_t)i);
     }
