@@ -11,23 +11,28 @@
 //   MODE 2:   m = (tap, ci) row of dw, c = co, r = pixel (n,y,x).
 // Each invocation owns TM rows (m = tile + lane + t*WG) by TN columns (a block
 // of output channels shared by the whole workgroup). The A operand differs per
-// lane; the B operand's address depends only on the workgroup and the loop
-// counters, so it is uniform: CPU drivers (lavapipe) load it once and
-// broadcast it, and the inner loop is TM loads + TN broadcasts + TM*TN FMAs.
+// lane; the B operand (TN columns) is the same for every lane, so lane l of a
+// subgroup loads columns l, l+SGC, ... and subgroupBroadcast hands them to the
+// others: per reduction step TM + TN/SGC loads feed TM*TN FMAs. That matters on
+// lavapipe, where every non-constant load is a loop over the 8 SIMD lanes while
+// a broadcast from a constant lane is one shuffle. SGC must not exceed the
+// device's smallest subgroup; SGC 1 turns the sharing off.
 // No lane returns early and out-of-range lanes load clamped, valid addresses,
 // so every load stays in uniform control flow; only the stores are masked.
 // VEC: the reduction channel count is a multiple of 4 (vec4 steps, no tail).
 // The summation order is fixed, so results are bitwise reproducible.
 #extension GL_GOOGLE_include_directive : require
+#extension GL_KHR_shader_subgroup_ballot : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const uint K = 3;
-layout(constant_id = 3) const uint TM = 2;
-layout(constant_id = 4) const uint TN = 8;
+layout(constant_id = 3) const uint TM = 4;
+layout(constant_id = 4) const uint TN = 16;  // a multiple of SGC
 layout(constant_id = 5) const uint VEC = 0;
+layout(constant_id = 6) const uint SGC = 8;  // lanes that share B loads (power of 2, <= 16)
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -39,17 +44,43 @@ layout(push_constant) uniform Push {
     uint rows;       // M: pixels (MODE 0/1) or K*K*Ci (MODE 2)
     uint cols;       // output channels
     uint col_tiles;  // ceil(cols / TN)
+    uint row_tiles;  // ceil(rows / (WG * TM))
+    uint chunk;      // MODE 2: pixels per split; split s writes y[s * rows * cols + ...]
 } pc;
 
 const int P = int(K) / 2;
+const uint NQ = TN / SGC;  // B loads per lane per reduction step
 
 float acc[TM][TN];
 
+// acc[t][q*SGC+J] += dot(av[t], B column J of the loaded block bq)
+#define BCAST(v, J) (SGC == 1 ? (v) : subgroupBroadcast((v), J))
+#define STEP4(J)                                                                   \
+    if (J < SGC) {                                                                 \
+        vec4 bj = BCAST(bq, J);                                                    \
+        for (uint t = 0; t < TM; t++) {                                            \
+            float s = acc[t][q * SGC + J];                                         \
+            s = fma(av[t].x, bj.x, s);                                             \
+            s = fma(av[t].y, bj.y, s);                                             \
+            s = fma(av[t].z, bj.z, s);                                             \
+            s = fma(av[t].w, bj.w, s);                                             \
+            acc[t][q * SGC + J] = s;                                               \
+        }                                                                          \
+    }
+#define STEP1(J)                                                                   \
+    if (J < SGC) {                                                                 \
+        float bj = BCAST(bq, J);                                                   \
+        for (uint t = 0; t < TM; t++) acc[t][q * SGC + J] = fma(av[t], bj, acc[t][q * SGC + J]); \
+    }
+#define ALL16(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
+
 void main() {
     uint group = linear_group_id();
-    uint c0 = (group % pc.col_tiles) * TN;
-    uint m0 = (group / pc.col_tiles) * (WG * TM);
+    uint tiles = pc.row_tiles * pc.col_tiles, split = group / tiles, tile = group % tiles;
+    uint c0 = (tile % pc.col_tiles) * TN;
+    uint m0 = (tile / pc.col_tiles) * (WG * TM);
     uint lane = gl_LocalInvocationID.x;
+    uint sl = SGC == 1 ? 0 : gl_SubgroupInvocationID % SGC;
     for (uint t = 0; t < TM; t++)
         for (uint j = 0; j < TN; j++) acc[t][j] = 0.0;
 
@@ -63,11 +94,11 @@ void main() {
             py[t] = int((m / pc.w) % pc.h);
             pn[t] = m / (pc.w * pc.h);
         }
-        // B row stride for one reduction step, and the column stride
+        // B offset of one reduction step, and of one output column
         uint bstep = MODE == 0 ? pc.co : 1;
         uint bcol = MODE == 0 ? 1 : pc.co;
-        uint cc[TN];
-        for (uint j = 0; j < TN; j++) cc[j] = min(c0 + j, pc.cols - 1) * bcol;
+        uint cb[NQ];
+        for (uint q = 0; q < NQ; q++) cb[q] = min(c0 + q * SGC + sl, pc.cols - 1) * bcol;
         for (int ky = 0; ky < int(K); ky++)
             for (int kx = 0; kx < int(K); kx++) {
                 uint src[TM];
@@ -86,21 +117,13 @@ void main() {
                     vec4 av[TM];
                     for (uint t = 0; t < TM; t++) {
                         uint s = src[t] + k;
-                        av[t] = vec4(a[s], a[s + 1], a[s + 2], a[s + 3]);
-                        if (!ok[t]) av[t] = vec4(0.0);
+                        av[t] = ok[t] ? vec4(a[s], a[s + 1], a[s + 2], a[s + 3]) : vec4(0.0);
                     }
                     uint r = tap + k * bstep;
-                    for (uint j = 0; j < TN; j++) {
-                        uint q = r + cc[j];
-                        vec4 bv = vec4(b[q], b[q + bstep], b[q + 2 * bstep], b[q + 3 * bstep]);
-                        for (uint t = 0; t < TM; t++) {
-                            float s = acc[t][j];
-                            s = fma(av[t].x, bv.x, s);
-                            s = fma(av[t].y, bv.y, s);
-                            s = fma(av[t].z, bv.z, s);
-                            s = fma(av[t].w, bv.w, s);
-                            acc[t][j] = s;
-                        }
+                    for (uint q = 0; q < NQ; q++) {
+                        uint o = r + cb[q];
+                        vec4 bq = vec4(b[o], b[o + bstep], b[o + 2 * bstep], b[o + 3 * bstep]);
+                        ALL16(STEP4)
                     }
                 }
                 if (VEC == 0)
@@ -108,9 +131,9 @@ void main() {
                         float av[TM];
                         for (uint t = 0; t < TM; t++) av[t] = ok[t] ? a[src[t] + k] : 0.0;
                         uint r = tap + k * bstep;
-                        for (uint j = 0; j < TN; j++) {
-                            float bv = b[r + cc[j]];
-                            for (uint t = 0; t < TM; t++) acc[t][j] = fma(av[t], bv, acc[t][j]);
+                        for (uint q = 0; q < NQ; q++) {
+                            float bq = b[r + cb[q]];
+                            ALL16(STEP1)
                         }
                     }
             }
@@ -125,33 +148,43 @@ void main() {
             oy[t] = int(tap / K) - P;
             ox[t] = int(tap % K) - P;
         }
-        uint cc[TN];
-        for (uint j = 0; j < TN; j++) cc[j] = min(c0 + j, pc.cols - 1);
-        uint pix = 0;
-        for (uint n = 0; n < pc.n; n++)
-            for (int yy = 0; yy < int(pc.h); yy++)
-                for (int xx = 0; xx < int(pc.w); xx++, pix++) {
-                    float av[TM];
-                    for (uint t = 0; t < TM; t++) {
-                        int sy = yy + oy[t], sx = xx + ox[t];
-                        bool ok = sy >= 0 && sy < int(pc.h) && sx >= 0 && sx < int(pc.w);
-                        sy = clamp(sy, 0, int(pc.h) - 1);
-                        sx = clamp(sx, 0, int(pc.w) - 1);
-                        float v = a[((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci + ch[t]];
-                        av[t] = ok ? v : 0.0;
-                    }
-                    uint r = pix * pc.co;
-                    for (uint j = 0; j < TN; j++) {
-                        float bv = b[r + cc[j]];
-                        for (uint t = 0; t < TM; t++) acc[t][j] = fma(av[t], bv, acc[t][j]);
-                    }
+        uint cb[NQ];
+        for (uint q = 0; q < NQ; q++) cb[q] = min(c0 + q * SGC + sl, pc.cols - 1);
+        // one flat loop over this split's pixels (a loop nest would count every
+        // level against llvmpipe's per-shader loop limit)
+        uint p0 = split * pc.chunk, p1 = min(p0 + pc.chunk, pc.n * pc.h * pc.w);
+        int xx = int(p0 % pc.w), yy = int((p0 / pc.w) % pc.h);
+        uint n = p0 / (pc.w * pc.h);
+        for (uint pix = p0; pix < p1; pix++) {
+            float av[TM];
+            for (uint t = 0; t < TM; t++) {
+                int sy = yy + oy[t], sx = xx + ox[t];
+                bool ok = sy >= 0 && sy < int(pc.h) && sx >= 0 && sx < int(pc.w);
+                sy = clamp(sy, 0, int(pc.h) - 1);
+                sx = clamp(sx, 0, int(pc.w) - 1);
+                uint s = ((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci + ch[t];
+                av[t] = ok ? a[s] : 0.0;
+            }
+            uint r = pix * pc.co;
+            for (uint q = 0; q < NQ; q++) {
+                float bq = b[r + cb[q]];
+                ALL16(STEP1)
+            }
+            if (++xx == int(pc.w)) {
+                xx = 0;
+                if (++yy == int(pc.h)) {
+                    yy = 0;
+                    n++;
                 }
+            }
+        }
     }
 
     for (uint t = 0; t < TM; t++) {
         uint m = m0 + lane + t * WG;
         if (m < pc.rows)
             for (uint j = 0; j < TN; j++)
-                if (c0 + j < pc.cols) y[m * pc.cols + c0 + j] = acc[t][j] * pc.scale;
+                if (c0 + j < pc.cols)
+                    y[(split * pc.rows + m) * pc.cols + c0 + j] = acc[t][j] * pc.scale;
     }
 }

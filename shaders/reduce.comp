@@ -1,6 +1,10 @@
 #version 450
-// Sum over a set of axes (kept as size 1) times a scale: one workgroup per
-// output element, a fixed-order tree in shared memory (deterministic).
+// Sum over a set of axes (kept as size 1) times a scale, in chunks: workgroup
+// g handles output o = g % out_count over reduced elements
+// [s * chunk, (s + 1) * chunk), s = g / out_count, and writes y[s * out_count + o]
+// with a fixed-order tree in shared memory (deterministic). One chunk is the
+// whole reduction; several leave partial sums that a second pass of this
+// shader adds up (see PG_MAX_LOOP_TRIPS in src/graph/ops.h).
 // in [N,H,W,C] contiguous; out has 1 on the reduced axes.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -15,13 +19,16 @@ layout(push_constant) uniform Push {
     uint axes;     // bit i: reduce axis i
     float scale;
     uint out_count;
+    uint chunk;    // reduced elements per workgroup
+    uint splits;   // workgroups per output
 } pc;
 
 shared float partial[128];
 
 void main() {
-    uint o = linear_group_id();
-    if (o >= pc.out_count) return;
+    uint g = linear_group_id();
+    if (g >= pc.out_count * pc.splits) return;
+    uint o = g % pc.out_count, split = g / pc.out_count;
     uint dims[4] = uint[4](pc.shape.x, pc.shape.y, pc.shape.z, pc.shape.w);
     uint kept[4], stride[4];
     uint reduced_count = 1, rest = o;
@@ -35,8 +42,9 @@ void main() {
         if (r) reduced_count *= dims[i];
     }
     uint base = kept[0] * stride[0] + kept[1] * stride[1] + kept[2] * stride[2] + kept[3] * stride[3];
+    uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
     float sum = 0.0;
-    for (uint j = gl_LocalInvocationID.x; j < reduced_count; j += 128) {
+    for (uint j = begin + gl_LocalInvocationID.x; j < end; j += 128) {
         uint off = base, q = j;
         for (int i = 3; i >= 0; i--) {
             if ((pc.axes & (1u << i)) == 0) continue;
@@ -52,5 +60,5 @@ void main() {
             partial[gl_LocalInvocationID.x] += partial[gl_LocalInvocationID.x + width];
         barrier();
     }
-    if (gl_LocalInvocationID.x == 0) y[o] = partial[0] * pc.scale;
+    if (gl_LocalInvocationID.x == 0) y[split * pc.out_count + o] = partial[0] * pc.scale;
 }

@@ -33,6 +33,16 @@ static void case_conv2d(int n, int h, int w, int ci, int co, int k, int second, 
     pg_graph_destroy(g);
 }
 
+/* A weight gradient summed over many pixels, first derivatives only (cost). */
+static void case_weight_grad_long(int n, int r, int c, uint64_t seed) {
+    char name[96];
+    snprintf(name, sizeof name, "conv2d_weight_grad over %d pixels", n * r * r);
+    pg_graph *g = pg_graph_create();
+    pg_tensor xs[2] = {in4(g, n, r, r, c), in4(g, n, r, r, c)};
+    test_op_check(name, g, pg_conv2d_weight_grad(g, xs[0], xs[1], 3, 0.5f), xs, 2, 0, TOL, seed);
+    pg_graph_destroy(g);
+}
+
 static void case_conv2d_grads(int k, uint64_t seed) {
     pg_graph *g = pg_graph_create();
     pg_tensor a[2] = {in4(g, 2, 5, 4, 7), in4(g, k, k, 5, 7)};
@@ -118,6 +128,18 @@ static void case_reduce(int axes, float scale, uint64_t seed) {
     pg_graph *g = pg_graph_create();
     pg_tensor x = in4(g, 3, 6, 5, 7);
     test_op_check(name, g, pg_reduce_sum(g, x, axes, scale), &x, 1, 1, TOL, seed);
+    pg_graph_destroy(g);
+}
+
+static void case_reduce_long(void) {
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = in4(g, 8, 64, 64, 3); /* 98304 elements into one */
+    test_op_check("reduce_sum of 98304 elements", g, pg_reduce_sum(g, x, 15, 0.5f), &x, 1, 1, TOL,
+                  225);
+    pg_graph_destroy(g);
+    g = pg_graph_create();
+    x = in4(g, 16, 64, 64, 2); /* 65536 per channel */
+    test_op_check("channel_sum of 65536 pixels", g, pg_channel_sum(g, x), &x, 1, 0, TOL, 226);
     pg_graph_destroy(g);
 }
 
@@ -238,6 +260,13 @@ int main(void) {
     case_conv2d(1, 1, 1, 6, 5, 3, 1, 102);
     case_conv2d(2, 37, 29, 3, 5, 3, 0, 103);
     case_conv2d(8, 4, 4, 13, 11, 3, 0, 104);
+    case_conv2d(1, 9, 7, 33, 35, 3, 0,
+                105); /* register-tile edges: channel tails, 2 column tiles */
+    case_conv2d(2, 11, 13, 8, 40, 1, 0, 106); /* vec4 path, 1x1 */
+    case_conv2d(1, 23, 23, 2, 3, 3, 0, 107);  /* 529 pixels: more than one row tile */
+    /* more pixels than one weight-gradient chunk (4096): split into partial sums */
+    case_conv2d(5, 32, 32, 3, 4, 3, 1, 105);
+    case_weight_grad_long(16, 64, 2, 106); /* 65536 pixels: past llvmpipe's loop limit */
     case_conv2d_grads(3, 110);
     case_conv2d_grads(1, 112);
     for (int ta = 0; ta < 2; ta++)
@@ -265,6 +294,7 @@ int main(void) {
     case_reduce(8, 1.0f, 222);
     case_reduce(6, 2.0f, 223);
     case_reduce(1, 1.0f, 224);
+    case_reduce_long(); /* past one workgroup's chunk: partial sums and a second pass */
     case_broadcast_bias();
     case_resample(3, 3, 5, 7, 230);
     case_resample(1, 1, 1, 3, 232);

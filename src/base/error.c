@@ -62,14 +62,16 @@ void pg_log_set_file(void *file) {
 
 void pg_log(pg_log_level level, const char *fmt, ...) {
     static const char *prefix[] = {"error: ", "warning: ", "", "debug: "};
-    if (level > log_level) return;
+    /* the log file keeps everything up to INFO whatever the console shows */
+    int to_console = level <= log_level, to_file = log_file && level <= PG_LOG_INFO;
+    if (!to_console && !to_file) return;
     va_list ap;
     va_start(ap, fmt);
     char text[4096];
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "%s%s\n", prefix[level], text);
-    if (log_file) {
+    if (to_console) fprintf(stderr, "%s%s\n", prefix[level], text);
+    if (to_file) {
         fprintf(log_file, "%s%s\n", prefix[level], text);
         fflush(log_file);
     }

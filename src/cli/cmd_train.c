@@ -120,6 +120,10 @@ static int apply_flag(pg_train_options *o, const char *f, const char *v) {
     else if (!strcmp(f, "--r1")) {
         if (!parse_double(f, v, 0, &d)) return 0;
         o->r1_gamma = (float)d;
+    } else if (!strcmp(f, "--ema")) {
+        if (!parse_double(f, v, 0, &d)) return 0;
+        if (d >= 1) return fprintf(stderr, "progan train: --ema %s: must be below 1\n", v), 0;
+        o->ema_beta = (float)d;
     } else if (!strcmp(f, "--seed")) {
         if (!parse_int(f, v, 0, &i)) return 0;
         o->seed = (uint64_t)i;

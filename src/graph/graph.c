@@ -172,6 +172,7 @@ void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings) {
     d->key.binding_count = (uint32_t)n_bindings;
     d->n_bindings = n_bindings;
     d->groups[1] = d->groups[2] = 1;
+    d->n_passes = 1;
 }
 
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]) {

@@ -3,7 +3,6 @@
  * ops are each other's VJPs, so the family is closed under differentiation. */
 #include "graph/ops.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 /* Keep in sync with MODE in shaders/conv2d.comp. */
@@ -91,19 +90,21 @@ pg_tensor pg_matmul(pg_graph *g, pg_tensor a, pg_tensor b, int transpose_a, int 
  * header of shaders/conv2d.comp); tile sizes are specialization constants. */
 typedef struct {
     uint32_t wg, tm, tn; /* lanes per workgroup, rows per lane, columns per workgroup */
+    uint32_t sgc;        /* lanes of a subgroup that share the column loads */
 } gemm_tile;
 
-static uint32_t env_u32(const char *name, uint32_t fallback) {
-    const char *v = getenv(name);
-    return v && *v ? (uint32_t)strtoul(v, NULL, 10) : fallback;
-}
-
-/* Tiles for `rows` x `cols` outputs: rows across lanes, columns in registers. */
+/* Tiles for `rows` x `cols` outputs: rows across lanes, columns in registers.
+ * CPU drivers (lavapipe): every lane-varying load is a loop over the SIMD lanes,
+ * so the tile is as large as the measurements allowed (8 rows x 32 columns per
+ * lane, accumulators partly spilled); GPUs get a smaller, register-resident
+ * tile (not tuned: no GPU was available; a shared-memory variant belongs there). */
 static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t cols) {
-    gemm_tile t = {64, env_u32("PG_TM", 2), env_u32("PG_TN", 8)};
-    (void)info;
+    int cpu = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    gemm_tile t = {64, cpu ? 8 : 4, cpu ? 32 : 16, 8};
     uint32_t sub = info->subgroup_size ? info->subgroup_size : 8;
-    if (cols < t.tn) t.tn = cols <= 1 ? 1 : cols <= 2 ? 2 : cols <= 4 ? 4 : 8;
+    if (!info->subgroup_arithmetic || t.sgc > info->subgroup_min) t.sgc = 1;
+    while (t.tn > t.sgc && t.tn / 2 >= cols) t.tn /= 2;
+    if (t.tn < t.sgc) t.sgc = t.tn;
     uint64_t lanes = (rows + t.tm - 1) / t.tm;
     while (t.wg > sub && t.wg / 2 >= lanes) t.wg /= 2;
     return t;
@@ -126,13 +127,14 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     int reduce = mode == CONV_FORWARD ? ci : co; /* channels summed per tap (MODE 0/1) */
     gemm_tile tile = choose_tile(info, rows, cols);
     pg_dispatch_init(d, PG_SHADER_CONV2D, 3);
-    d->key.spec_count = 6;
+    d->key.spec_count = 7;
     d->key.spec[0] = tile.wg;
     d->key.spec[1] = mode;
     d->key.spec[2] = (uint32_t)k;
     d->key.spec[3] = tile.tm;
     d->key.spec[4] = tile.tn;
     d->key.spec[5] = mode != CONV_WEIGHT_GRAD && reduce % 4 == 0;
+    d->key.spec[6] = tile.sgc;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     d->bindings[2] = n->inputs[1];
@@ -147,7 +149,21 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[6] = (uint32_t)rows;
     d->push[7] = (uint32_t)cols;
     d->push[8] = (uint32_t)col_tiles;
-    pg_dispatch_grid(info, row_tiles * col_tiles, d->groups);
+    d->push[9] = (uint32_t)row_tiles;
+    /* The weight gradient sums over every pixel: chunks of at most PG_MAX_LOOP_TRIPS
+     * pixels write partial sums to the scratch, and a reduce pass adds them. */
+    uint64_t pixels = (uint64_t)a[0] * a[1] * a[2], chunk = PG_MAX_LOOP_TRIPS / 4;
+    uint64_t splits = mode == CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
+    d->push[10] = (uint32_t)(splits > 1 ? chunk : pixels);
+    pg_dispatch_grid(info, row_tiles * col_tiles * splits, d->groups);
+    if (splits <= 1) return PG_OK;
+    d[0].bindings[0] = PG_BIND_SCRATCH;
+    d[0].push[5] = float_bits(1.0f);
+    d[0].n_passes = 2;
+    d[0].scratch_bytes = 4 * splits * rows * cols;
+    int partial_shape[4] = {(int)splits, 1, 1, (int)(rows * cols)};
+    pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, n->fparams[0], rows * cols,
+                   splits, 1);
     return PG_OK;
 }
 
@@ -166,21 +182,44 @@ pg_status conv2d_weight_grad_dispatch(const pg_vk_info *info, const pg_graph *g,
 pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     int m, k, k2, cols;
-    matrix_dims(g->nodes[n->inputs[0]].shape, n->iparams[0], &m, &k);
-    matrix_dims(g->nodes[n->inputs[1]].shape, n->iparams[1], &k2, &cols);
+    int ta = n->iparams[0] != 0, tb = n->iparams[1] != 0;
+    matrix_dims(g->nodes[n->inputs[0]].shape, ta, &m, &k);
+    if (k > 4 * PG_MAX_LOOP_TRIPS)
+        return PG_FAIL(PG_ERR_UNSUPPORTED,
+                       "matmul %s: a reduction over %d elements is longer "
+                       "than one kernel loop may run on every driver (%d)",
+                       n->name, k, 4 * PG_MAX_LOOP_TRIPS);
+    matrix_dims(g->nodes[n->inputs[1]].shape, tb, &k2, &cols);
+    /* Strides of op(A)[i, k] and of op(B)^T[j, k]; lanes run along the longer of m, n. */
+    uint32_t a_i = ta ? 1 : (uint32_t)k, a_k = ta ? (uint32_t)m : 1;
+    uint32_t b_j = tb ? (uint32_t)k : 1, b_k = tb ? 1 : (uint32_t)cols;
+    int swap = m < cols;
+    uint64_t rows = (uint64_t)(swap ? cols : m), ucols = (uint64_t)(swap ? m : cols);
+    gemm_tile tile = choose_tile(info, rows, ucols);
     pg_dispatch_init(d, PG_SHADER_MATMUL, 3);
-    d->key.spec_count = 2;
-    d->key.spec[0] = (uint32_t)n->iparams[0];
-    d->key.spec[1] = (uint32_t)n->iparams[1];
+    d->key.spec_count = 5;
+    d->key.spec[0] = tile.wg;
+    d->key.spec[1] = (uint32_t)swap;
+    d->key.spec[2] = tile.tm;
+    d->key.spec[3] = tile.tn;
+    d->key.spec[4] = tile.sgc;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     d->bindings[2] = n->inputs[1];
-    d->push[0] = (uint32_t)m;
-    d->push[1] = (uint32_t)cols;
+    uint64_t col_tiles = (ucols + tile.tn - 1) / tile.tn;
+    uint64_t row_tiles = (rows + (uint64_t)tile.wg * tile.tm - 1) / ((uint64_t)tile.wg * tile.tm);
+    d->push[0] = (uint32_t)rows;
+    d->push[1] = (uint32_t)ucols;
     d->push[2] = (uint32_t)k;
     d->push[3] = float_bits(n->fparams[0]);
-    uint64_t count = (uint64_t)m * (uint64_t)cols;
-    pg_dispatch_grid(info, (count + 63) / 64, d->groups);
+    d->push[4] = swap ? b_j : a_i;
+    d->push[5] = swap ? b_k : a_k;
+    d->push[6] = swap ? a_i : b_j;
+    d->push[7] = swap ? a_k : b_k;
+    d->push[8] = swap ? 1 : (uint32_t)cols;
+    d->push[9] = swap ? (uint32_t)cols : 1;
+    d->push[10] = (uint32_t)col_tiles;
+    pg_dispatch_grid(info, row_tiles * col_tiles, d->groups);
     return PG_OK;
 }
 

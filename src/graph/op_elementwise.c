@@ -228,18 +228,44 @@ pg_status reshape_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor 
     return PG_FAIL(PG_ERR_INVALID, "reshape is a view and has no kernel");
 }
 
+/* One pass of shaders/reduce.comp (declared in ops.h). */
+void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_tensor in,
+                    const int in_shape[4], int axes, float scale, uint64_t out_count,
+                    uint64_t chunk, uint64_t splits) {
+    pg_dispatch_init(d, PG_SHADER_REDUCE, 2);
+    d->bindings[0] = out;
+    d->bindings[1] = in;
+    for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)in_shape[i];
+    d->push[4] = (uint32_t)axes;
+    d->push[5] = float_bits(scale);
+    d->push[6] = (uint32_t)out_count;
+    d->push[7] = (uint32_t)chunk;
+    d->push[8] = (uint32_t)splits;
+    pg_dispatch_grid(info, out_count * splits, d->groups);
+}
+
+/* Reductions longer than one workgroup's share (PG_MAX_LOOP_TRIPS steps of 128
+ * lanes, and fewer for parallelism) become partial sums plus a second pass. */
 pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    pg_dispatch_init(d, PG_SHADER_REDUCE, 2);
-    d->bindings[0] = t;
-    d->bindings[1] = n->inputs[0];
-    for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)g->nodes[n->inputs[0]].shape[i];
-    d->push[4] = (uint32_t)n->iparams[0];
-    d->push[5] = float_bits(n->fparams[0]);
-    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
-    d->push[6] = (uint32_t)count;
-    pg_dispatch_grid(info, count, d->groups);
+    const int *in = g->nodes[n->inputs[0]].shape;
+    uint64_t out_count = (uint64_t)pg_tensor_numel(g, t);
+    uint64_t reduced = (uint64_t)pg_tensor_numel(g, n->inputs[0]) / out_count;
+    const uint64_t chunk = 128 * 256;
+    uint64_t splits = (reduced + chunk - 1) / chunk;
+    if (splits <= 1) {
+        pg_reduce_pass(info, d, t, n->inputs[0], in, n->iparams[0], n->fparams[0], out_count,
+                       reduced, 1);
+        return PG_OK;
+    }
+    pg_reduce_pass(info, &d[0], PG_BIND_SCRATCH, n->inputs[0], in, n->iparams[0], 1.0f, out_count,
+                   chunk, splits);
+    d[0].n_passes = 2;
+    d[0].scratch_bytes = 4 * splits * out_count;
+    int partial_shape[4] = {(int)splits, 1, 1, (int)out_count};
+    pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, n->fparams[0], out_count,
+                   splits, 1);
     return PG_OK;
 }
 

@@ -8,14 +8,28 @@
 
 /* One compute dispatch: pipeline, push constants, bound tensors, grid.
  * bindings[i] is a node id; binding 0 is the node's own output unless the op
- * has no output (ADAM, EMA), in which case every binding is an input. */
+ * has no output (ADAM, EMA), in which case every binding is an input.
+ * PG_BIND_SCRATCH binds the node's scratch. A builder receives d[2]: most ops
+ * fill d[0] only; an op that reduces too much for one pass sets d[0].n_passes
+ * = 2 and d[0].scratch_bytes, writes partial results to the scratch in d[0] and
+ * finishes in d[1] (a barrier separates them; the scratch lives for the node). */
+#define PG_BIND_SCRATCH (-2)
 typedef struct {
     pg_vk_pipeline_key key;
     uint32_t push[PG_VK_PUSH_BYTES / 4];
     uint32_t groups[3];
     int n_bindings;
     pg_tensor bindings[PG_VK_MAX_BINDINGS];
+    int n_passes;           /* in d[0]: 1 or 2 */
+    uint64_t scratch_bytes; /* in d[0] */
 } pg_dispatch;
+
+/* Per-invocation loop trips kept below this everywhere: llvmpipe (Mesa
+ * gallivm, LP_MAX_TGSI_LOOP_ITERATIONS) silently ends a shader's loops after
+ * 65535 iterations summed over a loop nest, so long reductions are split into
+ * chunks of at most this many steps on every device (it also gives GPUs
+ * parallelism across the reduction). */
+#define PG_MAX_LOOP_TRIPS 16384
 
 typedef struct {
     const char *name;
@@ -46,6 +60,14 @@ pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]);
 /* A 2-D grid for `count` workgroups that never exceeds maxComputeWorkGroupCount. */
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]);
 void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings);
+
+/* One pass of shaders/reduce.comp: in (in_shape) reduced over axes, times
+ * scale, into out; with splits > 1 each of out_count outputs is split into
+ * chunks whose partial sums go to out[split * out_count + o]. Used by
+ * reduce_sum and by the second pass of split reductions (conv weight grads). */
+void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_tensor in,
+                    const int in_shape[4], int axes, float scale, uint64_t out_count,
+                    uint64_t chunk, uint64_t splits);
 
 /* ---- per-family dispatch and VJP functions, referenced by the table in ops.c */
 #define PG_OP_FUNCS(name)                                                                          \

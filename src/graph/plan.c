@@ -22,6 +22,7 @@ struct pg_plan {
     pg_node *nodes;    /* a copy of the graph's nodes */
     int *level, *root; /* root: the node whose bytes a reshape views */
     uint64_t *offset;  /* root node -> byte offset in the arena (NO_OFFSET for externals) */
+    uint64_t *scratch_offset, *scratch_bytes; /* per node, for two-pass kernels */
     uint64_t *upload_offset, *readback_offset;
     pg_vk_buffer arena, upload, readback;
     uint64_t arena_bytes;
@@ -134,13 +135,16 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
         for (int b = 0; b < n_live; b++)
             if (live[b].last >= level) live[kept++] = live[b];
         n_live = kept;
-        for (int i = 0; i < p->n_nodes; i++) {
+        for (int k = 0; k < 2 * p->n_nodes; k++) {
+            /* outputs first, then the scratch of two-pass nodes (alive for their level) */
+            int i = k % p->n_nodes, scratch = k >= p->n_nodes;
             const pg_node *n = &p->nodes[i];
-            if (!needed[i] || p->level[i] != level || p->root[i] != i || n->op == PG_OP_EXTERNAL ||
-                !has_output(n))
+            if (!needed[i] || p->level[i] != level) continue;
+            if (scratch ? !p->scratch_bytes[i]
+                        : (p->root[i] != i || n->op == PG_OP_EXTERNAL || !has_output(n)))
                 continue;
-            uint64_t size = align_up(node_bytes(n));
-            if (node_bytes(n) > max_range) {
+            uint64_t size = align_up(scratch ? p->scratch_bytes[i] : node_bytes(n));
+            if ((scratch ? p->scratch_bytes[i] : node_bytes(n)) > max_range) {
                 free(live);
                 return PG_FAIL(PG_ERR_UNSUPPORTED,
                                "tensor %s %s needs %.1f MiB, more than this device's "
@@ -155,9 +159,12 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
                 if (live[pos].offset + live[pos].size > at) at = live[pos].offset + live[pos].size;
             }
             memmove(&live[pos + 1], &live[pos], (size_t)(n_live - pos) * sizeof *live);
-            live[pos] = (arena_block){at, size, last_use[i]};
+            live[pos] = (arena_block){at, size, scratch ? level : last_use[i]};
             n_live++;
-            p->offset[i] = at;
+            if (scratch)
+                p->scratch_offset[i] = at;
+            else
+                p->offset[i] = at;
             if (at + size > end) end = at + size;
         }
     }
@@ -199,6 +206,19 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
         }
     }
     for (int i = 0; i < n_outputs; i++) last_use[p->root[outputs[i]]] = INT32_MAX;
+    pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
+    for (int i = 0; i < p->n_nodes; i++) {
+        pg_dispatch d[2];
+        p->scratch_bytes[i] = 0;
+        if (!needed[i] || !pg_ops[p->nodes[i].op].dispatch) continue;
+        pg_status st = pg_ops[p->nodes[i].op].dispatch(&p->ctx->info, &view, i, d);
+        if (st != PG_OK) {
+            free(needed);
+            free(last_use);
+            return st;
+        }
+        if (d[0].n_passes > 1) p->scratch_bytes[i] = d[0].scratch_bytes;
+    }
     for (int i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].op == PG_OP_INPUT) last_use[i] = INT32_MAX; /* host writes any time */
     pg_status st = memory_plan(p, needed, last_use, *top);
@@ -240,7 +260,8 @@ static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outp
     return PG_OK;
 }
 
-static pg_status descriptors_write(pg_plan *p, const pg_dispatch *d, VkDescriptorSet *set) {
+static pg_status descriptors_write(pg_plan *p, int node, const pg_dispatch *d,
+                                   VkDescriptorSet *set) {
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
                                       .descriptorPool = p->pool,
                                       .descriptorSetCount = 1,
@@ -249,12 +270,15 @@ static pg_status descriptors_write(pg_plan *p, const pg_dispatch *d, VkDescripto
     VkDescriptorBufferInfo bi[PG_VK_MAX_BINDINGS];
     VkWriteDescriptorSet w[PG_VK_MAX_BINDINGS];
     for (int b = 0; b < d->n_bindings; b++) {
-        pg_vk_range r = node_range(p, d->bindings[b]);
+        pg_vk_range r =
+            d->bindings[b] == PG_BIND_SCRATCH
+                ? (pg_vk_range){&p->arena, p->scratch_offset[node], p->scratch_bytes[node]}
+                : node_range(p, d->bindings[b]);
         if (r.offset % p->ctx->info.min_storage_alignment)
             return PG_FAIL(PG_ERR_INVALID,
                            "tensor %s sits at offset %llu, not a multiple of "
                            "minStorageBufferOffsetAlignment %llu",
-                           p->nodes[d->bindings[b]].name, (unsigned long long)r.offset,
+                           p->nodes[node].name, (unsigned long long)r.offset,
                            (unsigned long long)p->ctx->info.min_storage_alignment);
         bi[b] = (VkDescriptorBufferInfo){r.buffer->buffer, r.offset, r.size};
         w[b] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
@@ -285,9 +309,9 @@ static void copies_record(pg_plan *p, const pg_tensor *outputs, int n_outputs, i
 static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_outputs) {
     pg_vk_context *ctx = p->ctx;
     VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                 (uint32_t)(p->n_dispatch * PG_VK_MAX_BINDINGS + 1)};
+                                 (uint32_t)(2 * p->n_dispatch * PG_VK_MAX_BINDINGS + 1)};
     VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                     .maxSets = (uint32_t)p->n_dispatch + 1,
+                                     .maxSets = (uint32_t)(2 * p->n_dispatch + 1),
                                      .poolSizeCount = 1,
                                      .pPoolSizes = &size};
     PG_VK_CHECK(vkCreateDescriptorPool(ctx->device, &pi, NULL, &p->pool));
@@ -320,22 +344,25 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
             pg_vk_cmd_barrier(p->cmd);
             level = pd->level;
         }
-        pg_dispatch d;
-        PG_TRY(pg_ops[p->nodes[pd->node].op].dispatch(
-            &ctx->info, &(pg_graph){.nodes = p->nodes, .count = p->n_nodes}, pd->node, &d));
-        pg_vk_pipeline *pipe;
-        PG_TRY(pg_vk_pipeline_get(ctx, &d.key, &pipe));
-        VkDescriptorSet set;
-        PG_TRY(descriptors_write(p, &d, &set));
-        vkCmdBindPipeline(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->pipeline);
-        vkCmdBindDescriptorSets(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->layout, 0, 1, &set, 0,
-                                NULL);
-        vkCmdPushConstants(p->cmd, pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, PG_VK_PUSH_BYTES,
-                           d.push);
+        pg_dispatch d[2];
+        pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
+        PG_TRY(pg_ops[p->nodes[pd->node].op].dispatch(&ctx->info, &view, pd->node, d));
         if (p->profile_each)
             vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->queries,
                                 (uint32_t)(2 + 2 * k));
-        vkCmdDispatch(p->cmd, d.groups[0], d.groups[1], d.groups[2]);
+        for (int pass = 0; pass < d[0].n_passes; pass++) {
+            if (pass) pg_vk_cmd_barrier(p->cmd);
+            pg_vk_pipeline *pipe;
+            PG_TRY(pg_vk_pipeline_get(ctx, &d[pass].key, &pipe));
+            VkDescriptorSet set;
+            PG_TRY(descriptors_write(p, pd->node, &d[pass], &set));
+            vkCmdBindPipeline(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->pipeline);
+            vkCmdBindDescriptorSets(p->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe->layout, 0, 1,
+                                    &set, 0, NULL);
+            vkCmdPushConstants(p->cmd, pipe->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                               PG_VK_PUSH_BYTES, d[pass].push);
+            vkCmdDispatch(p->cmd, d[pass].groups[0], d[pass].groups[1], d[pass].groups[2]);
+        }
         if (p->profile_each)
             vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, p->queries,
                                 (uint32_t)(3 + 2 * k));
@@ -373,11 +400,13 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
     p->offset = malloc(n * sizeof *p->offset);
     p->upload_offset = malloc(n * sizeof *p->upload_offset);
     p->readback_offset = malloc(n * sizeof *p->readback_offset);
+    p->scratch_offset = calloc(n, sizeof *p->scratch_offset);
+    p->scratch_bytes = calloc(n, sizeof *p->scratch_bytes);
     const char *profile = getenv("PROGAN_PROFILE");
     p->profile_each = profile && *profile && strcmp(profile, "0") && ctx->info.has_timestamps;
     pg_status st = PG_OK;
     if (!p->nodes || !p->level || !p->root || !p->offset || !p->upload_offset ||
-        !p->readback_offset)
+        !p->readback_offset || !p->scratch_offset || !p->scratch_bytes)
         st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
     int top = 0;
     if (st == PG_OK) {
@@ -415,6 +444,8 @@ void pg_plan_destroy(pg_plan *p) {
     free(p->offset);
     free(p->upload_offset);
     free(p->readback_offset);
+    free(p->scratch_offset);
+    free(p->scratch_bytes);
     free(p->dispatches);
     free(p);
 }

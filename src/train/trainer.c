@@ -91,21 +91,24 @@ static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
     return PG_OK;
 }
 
-/* The schedule at a block boundary: Adam resets, exports of finished resolutions, phases. */
-static pg_status block_begin(pg_run *r, int first) {
+/* The schedule at a block boundary: Adam resets, exports of finished
+ * resolutions, phases. Compares with the lod of the previous block, which a
+ * checkpoint restores, so a resumed run does exactly what the straight run did. */
+static pg_status block_begin(pg_run *r) {
     pg_schedule s = pg_schedule_at(&r->o, r->p.cur_nimg / 1000.0);
     double prev = r->p.lod;
-    int lod_changed = floor(s.lod) != floor(prev) || ceil(s.lod) != ceil(prev);
-    if ((first && r->p.iteration == 0) || (!first && lod_changed)) {
+    if (prev < 0 || floor(s.lod) != floor(prev) || ceil(s.lod) != ceil(prev)) {
         PG_TRY(pg_train_state_reset_moments(r->ctx, &r->state, 0));
         PG_TRY(pg_train_state_reset_moments(r->ctx, &r->state, 1));
         r->p.adam_t_g = r->p.adam_t_d = 0;
     }
-    if (!first && s.resolution > r->phase_res) PG_TRY(pg_run_export(r, r->phase_res));
+    int top = 0;
+    while ((1 << top) < r->o.model.resolution) top++;
+    int prev_res = prev < 0 ? s.resolution : 1 << (top - (int)floor(prev));
+    if (s.resolution > prev_res) PG_TRY(pg_run_export(r, prev_res));
     r->sched = s;
     r->p.lod = s.lod;
-    if (first || s.resolution != r->phase_res || s.batch != r->phase_batch ||
-        s.fading != r->phase_fading)
+    if (s.resolution != r->phase_res || s.batch != r->phase_batch || s.fading != r->phase_fading)
         PG_TRY(phase_enter(r, &s));
     return PG_OK;
 }
@@ -193,16 +196,16 @@ static int run_done(const pg_run *r) {
 }
 
 static pg_status loop(pg_run *r) {
-    PG_TRY(block_begin(r, 1));
-    while (!run_done(r)) {
-        if (r->p.iteration % 4 == 0 && r->p.iteration > 0) {
+    PG_TRY(block_begin(r));
+    for (int first = 1; !run_done(r); first = 0) {
+        if (r->p.iteration % 4 == 0 && !first) {
             if (pg_train_stop_requested) {
                 pg_log(PG_LOG_INFO, "stopping: writing a checkpoint at kimg %.3f",
                        r->p.cur_nimg / 1000.0);
                 PG_TRY(pg_run_checkpoint(r));
                 return PG_FAIL(PG_ERR_INTERRUPTED, "interrupted; resume with --resume auto");
             }
-            PG_TRY(block_begin(r, 0));
+            PG_TRY(block_begin(r));
         }
         if (dump_wanted(r))
             PG_TRY(pg_run_dump(r));
@@ -215,7 +218,8 @@ static pg_status loop(pg_run *r) {
             PG_TRY(pg_run_tick(r, 0));
     }
     PG_TRY(pg_run_tick(r, 1));
-    PG_TRY(pg_run_export(r, r->phase_res));
+    if (r->p.cur_nimg >= (int64_t)(r->o.total_kimg * 1000 + 0.5)) /* not on --stop-after */
+        PG_TRY(pg_run_export(r, r->phase_res));
     return pg_run_checkpoint(r);
 }
 
