@@ -1,15 +1,20 @@
 #version 450
-// Sum over a set of axes (kept as size 1) times a scale, in chunks: workgroup
-// g handles output o = g % out_count over reduced elements
-// [s * chunk, (s + 1) * chunk), s = g / out_count, and writes y[s * out_count + o]
-// with a fixed-order tree in shared memory (deterministic). One chunk is the
-// whole reduction; several leave partial sums that a second pass of this
-// shader adds up (see PG_MAX_LOOP_TRIPS in src/graph/ops.h).
+// Sum over a set of axes (kept as size 1) times a scale, in chunks: output o,
+// split s covers reduced elements [s * chunk, (s + 1) * chunk) and writes
+// y[s * out_count + o]. One chunk is the whole reduction; several leave partial
+// sums that a second pass of this shader adds up (PG_MAX_LOOP_TRIPS in
+// src/graph/ops.h says why). The order of every sum is fixed (deterministic).
+//   MODE 0 tree:    one workgroup per (o, s), lanes stride the chunk, then a
+//                   shared-memory tree (few outputs, long reductions);
+//   MODE 1 columns: one lane per (o, s), a flat loop over its chunk with the
+//                   reduced index carried digit by digit, no barriers (many
+//                   outputs: bias gradients, second passes).
 // in [N,H,W,C] contiguous; out has 1 on the reduced axes.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x = 128) in;
+layout(constant_id = 0) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer In { float x[]; };
@@ -19,46 +24,92 @@ layout(push_constant) uniform Push {
     uint axes;     // bit i: reduce axis i
     float scale;
     uint out_count;
-    uint chunk;    // reduced elements per workgroup
-    uint splits;   // workgroups per output
+    uint chunk;    // reduced elements per (output, split)
+    uint splits;
 } pc;
 
 shared float partial[128];
 
-void main() {
-    uint g = linear_group_id();
-    if (g >= pc.out_count * pc.splits) return;
-    uint o = g % pc.out_count, split = g / pc.out_count;
-    uint dims[4] = uint[4](pc.shape.x, pc.shape.y, pc.shape.z, pc.shape.w);
-    uint kept[4], stride[4];
-    uint reduced_count = 1, rest = o;
+uint dims[4], stride[4], base;
+uint reduced_count;
+
+// Fills dims, stride, the offset of output o and the reduced element count.
+void layout_of(uint o) {
+    dims = uint[4](pc.shape.x, pc.shape.y, pc.shape.z, pc.shape.w);
     stride[3] = 1;
     for (int i = 2; i >= 0; i--) stride[i] = stride[i + 1] * dims[i + 1];
+    uint rest = o;
+    base = 0;
+    reduced_count = 1;
     for (int i = 3; i >= 0; i--) {
         bool r = (pc.axes & (1u << i)) != 0;
         uint extent = r ? 1 : dims[i];
-        kept[i] = rest % extent;
+        base += (rest % extent) * stride[i];
         rest /= extent;
         if (r) reduced_count *= dims[i];
     }
-    uint base = kept[0] * stride[0] + kept[1] * stride[1] + kept[2] * stride[2] + kept[3] * stride[3];
-    uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
-    float sum = 0.0;
-    for (uint j = begin + gl_LocalInvocationID.x; j < end; j += 128) {
-        uint off = base, q = j;
-        for (int i = 3; i >= 0; i--) {
-            if ((pc.axes & (1u << i)) == 0) continue;
-            off += (q % dims[i]) * stride[i];
-            q /= dims[i];
-        }
-        sum += x[off];
+}
+
+// Offset of reduced element j (its digits over the reduced axes, innermost last).
+uint reduced_offset(uint j) {
+    uint off = base, q = j;
+    for (int i = 3; i >= 0; i--) {
+        if ((pc.axes & (1u << i)) == 0) continue;
+        off += (q % dims[i]) * stride[i];
+        q /= dims[i];
     }
-    partial[gl_LocalInvocationID.x] = sum;
-    barrier();
-    for (uint width = 64; width > 0; width >>= 1) {
-        if (gl_LocalInvocationID.x < width)
-            partial[gl_LocalInvocationID.x] += partial[gl_LocalInvocationID.x + width];
+    return off;
+}
+
+void main() {
+    if (MODE == 0) {
+        uint g = linear_group_id();
+        if (g >= pc.out_count * pc.splits) return;
+        uint o = g % pc.out_count, split = g / pc.out_count;
+        layout_of(o);
+        uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
+        float sum = 0.0;
+        for (uint j = begin + gl_LocalInvocationID.x; j < end; j += 128) sum += x[reduced_offset(j)];
+        partial[gl_LocalInvocationID.x] = sum;
         barrier();
+        for (uint width = 64; width > 0; width >>= 1) {
+            if (gl_LocalInvocationID.x < width)
+                partial[gl_LocalInvocationID.x] += partial[gl_LocalInvocationID.x + width];
+            barrier();
+        }
+        if (gl_LocalInvocationID.x == 0) y[split * pc.out_count + o] = partial[0] * pc.scale;
+        return;
     }
-    if (gl_LocalInvocationID.x == 0) y[split * pc.out_count + o] = partial[0] * pc.scale;
+    uint id = linear_thread_id(128);
+    if (id >= pc.out_count * pc.splits) return;
+    uint o = id % pc.out_count, split = id / pc.out_count;
+    layout_of(o);
+    uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
+    if (begin >= end) {
+        y[split * pc.out_count + o] = 0.0;
+        return;
+    }
+    // the reduced axes, innermost first, and the digits of `begin` over them
+    uint rstride[4], rextent[4], digit[4], nr = 0, q = begin;
+    for (int i = 3; i >= 0; i--)
+        if ((pc.axes & (1u << i)) != 0) {
+            rstride[nr] = stride[i];
+            rextent[nr] = dims[i];
+            digit[nr] = q % dims[i];
+            q /= dims[i];
+            nr++;
+        }
+    uint off = reduced_offset(begin);
+    float sum = 0.0;
+    for (uint j = begin; j < end; j++) {
+        sum += x[off];
+        // next element: add one to the innermost digit and carry outwards
+        for (uint k = 0; k < nr; k++) {
+            off += rstride[k];
+            if (++digit[k] < rextent[k]) break;
+            digit[k] = 0;
+            off -= rstride[k] * rextent[k];
+        }
+    }
+    y[split * pc.out_count + o] = sum * pc.scale;
 }

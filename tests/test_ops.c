@@ -141,6 +141,10 @@ static void case_reduce_long(void) {
     x = in4(g, 16, 64, 64, 2); /* 65536 per channel */
     test_op_check("channel_sum of 65536 pixels", g, pg_channel_sum(g, x), &x, 1, 0, TOL, 226);
     pg_graph_destroy(g);
+    g = pg_graph_create();
+    x = in4(g, 4, 48, 48, 64); /* many outputs (a lane each), each split in two */
+    test_op_check("channel_sum 64 x 9216", g, pg_channel_sum(g, x), &x, 1, 0, TOL, 227);
+    pg_graph_destroy(g);
 }
 
 static void case_broadcast_bias(void) {

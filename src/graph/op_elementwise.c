@@ -232,7 +232,11 @@ pg_status reshape_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor 
 void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_tensor in,
                     const int in_shape[4], int axes, float scale, uint64_t out_count,
                     uint64_t chunk, uint64_t splits) {
+    /* many outputs: a lane each (no barriers); few: a workgroup each (see the shader) */
+    int columns = out_count * splits >= 64;
     pg_dispatch_init(d, PG_SHADER_REDUCE, 2);
+    d->key.spec_count = 1;
+    d->key.spec[0] = (uint32_t)columns;
     d->bindings[0] = out;
     d->bindings[1] = in;
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)in_shape[i];
@@ -241,18 +245,20 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
     d->push[6] = (uint32_t)out_count;
     d->push[7] = (uint32_t)chunk;
     d->push[8] = (uint32_t)splits;
-    pg_dispatch_grid(info, out_count * splits, d->groups);
+    uint64_t work = out_count * splits;
+    pg_dispatch_grid(info, columns ? (work + 127) / 128 : work, d->groups);
 }
 
-/* Reductions longer than one workgroup's share (PG_MAX_LOOP_TRIPS steps of 128
- * lanes, and fewer for parallelism) become partial sums plus a second pass. */
+/* A reduction is cut into chunks so no loop runs longer than PG_MAX_LOOP_TRIPS
+ * (and GPUs get parallel work): partial sums in the scratch, then a second pass.
+ * Workgroup chunks hold 128 lanes' worth; a lane's chunk is PG_MAX_LOOP_TRIPS. */
 pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     const int *in = g->nodes[n->inputs[0]].shape;
     uint64_t out_count = (uint64_t)pg_tensor_numel(g, t);
     uint64_t reduced = (uint64_t)pg_tensor_numel(g, n->inputs[0]) / out_count;
-    const uint64_t chunk = 128 * 256;
+    uint64_t chunk = out_count >= 64 ? PG_MAX_LOOP_TRIPS / 2 : 128 * 256;
     uint64_t splits = (reduced + chunk - 1) / chunk;
     if (splits <= 1) {
         pg_reduce_pass(info, d, t, n->inputs[0], in, n->iparams[0], n->fparams[0], out_count,

@@ -324,6 +324,12 @@ pg_status pg_run_tick(pg_run *r, int final) {
     char path[4300];
     snprintf(path, sizeof path, "%s/fakes%06.0f.jpg", r->run_dir, floor(kimg));
     PG_TRY(pg_run_write_fakes(r, path, r->phase_res, s.alpha));
+    if (getenv("PROGAN_PROFILE")) { /* kernel times of the last D and G step */
+        fprintf(stderr, "D step (%dx%d, batch %d):\n", s.resolution, s.resolution, s.batch);
+        pg_plan_profile_print(r->d_step.plan, stderr);
+        fprintf(stderr, "G step:\n");
+        pg_plan_profile_print(r->g_step.plan, stderr);
+    }
     memset(r->stats, 0, sizeof r->stats);
     r->p.tick++;
     r->p.tick_start_nimg = r->p.cur_nimg;
