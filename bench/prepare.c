@@ -1,8 +1,13 @@
 /* bench/prepare: generates a folder of 1024x768 quality-90 JPEGs (or reuses one),
- * times pg_prepare_run at R=256 and R=1024 (images/s) and the sampler's minibatches/s
- * at every resolution with the default preset's batch sizes; one JSON line per figure.
- * usage: bench_prepare [--images N] [--dir DIR] [--keep] [--threads T] */
+ * times pg_prepare_run at R=256 and R=1024 (images/s) with the time per step
+ * (pg_prepare_timing: decode/resize/mipmaps in thread-seconds, the rest wall seconds),
+ * the "transform only" rate (decode + crop + resize into memory, no mipmaps and no file:
+ * what bench/prepare_pillow.py measures) and the sampler's minibatches/s at every
+ * resolution with the default preset's batch sizes; one JSON line per figure.
+ * usage: bench_prepare [--images N] [--dir DIR] [--keep] [--threads T]
+ *                      [--resolutions 256,1024] [--no-transform] [--no-prepare] [--no-sampler] */
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +16,9 @@
 #include <unistd.h>
 
 #include "data/dataset.h"
+#include "data/ingest.h"
 #include "data/sampler.h"
+#include "data/walk.h"
 
 /* Photo-like content: smooth gradients plus noise so the JPEGs are not trivially small. */
 static int make_folder(const char *dir, int count) {
@@ -47,8 +54,43 @@ static int make_folder(const char *dir, int count) {
     return 1;
 }
 
+/* Decode + center crop + resize of every file into memory, threads in parallel: the
+ * same work as bench/prepare_pillow.py. Returns 0 on failure. */
+static int transform_only(const char *src, int R, int threads) {
+    pg_walk_list l;
+    if (pg_walk_list_create(src, &l) != PG_OK) return 0;
+    int T = threads > 0 ? threads : omp_get_max_threads(), ok = 1, done = 0;
+    double decode = 0, resize = 0, t = pg_time_now();
+#pragma omp parallel num_threads(T) reduction(+ : decode, resize, done) reduction(&& : ok)
+    {
+        pg_ingest_worker *w = NULL;
+        uint8_t *out = malloc((size_t)R * R * 3);
+        ok = out && pg_ingest_worker_create(&w) == PG_OK;
+        pg_ingest_params p = {R, 3, PG_CROP_CENTER, 0, 100000000ll};
+        pg_ingest_result res;
+#pragma omp for schedule(dynamic, 1)
+        for (int i = 0; i < l.count; i++) {
+            if (!w || !out) continue;
+            pg_ingest_load_square(w, l.files[i].path, &p, out, &res);
+            done += res.skip == PG_SKIP_NONE;
+        }
+        if (w) pg_ingest_worker_times(w, &decode, &resize);
+        pg_ingest_worker_destroy(w);
+        free(out);
+    }
+    double el = pg_time_now() - t;
+    printf("{\"bench\":\"transform_only\",\"resolution\":%d,\"images\":%d,\"threads\":%d,"
+           "\"seconds\":%.3f,\"images_per_s\":%.1f,\"decode_s\":%.3f,\"resize_s\":%.3f}\n",
+           R, done, T, el, done / el, decode, resize);
+    fflush(stdout);
+    int n = l.count;
+    pg_walk_list_destroy(&l);
+    return ok && done == n;
+}
+
 int main(int argc, char **argv) {
-    int images = 2000, keep = 0, threads = 0;
+    int images = 2000, keep = 0, threads = 0, do_transform = 1, do_prepare = 1, do_sampler = 1;
+    int res_list[8] = {256, 1024}, nres = 2;
     const char *dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--images") && i + 1 < argc)
@@ -59,9 +101,20 @@ int main(int argc, char **argv) {
             keep = 1;
         else if (!strcmp(argv[i], "--threads") && i + 1 < argc)
             threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--resolutions") && i + 1 < argc) {
+            nres = 0;
+            for (char *p = argv[++i]; *p && nres < 8; p += *p == ',')
+                res_list[nres++] = (int)strtol(p, &p, 10);
+        } else if (!strcmp(argv[i], "--no-transform"))
+            do_transform = 0;
+        else if (!strcmp(argv[i], "--no-prepare"))
+            do_prepare = 0;
+        else if (!strcmp(argv[i], "--no-sampler"))
+            do_sampler = 0;
         else {
-            fprintf(stderr,
-                    "usage: bench_prepare [--images N] [--dir DIR] [--keep] [--threads T]\n");
+            fprintf(stderr, "usage: bench_prepare [--images N] [--dir DIR] [--keep] [--threads T] "
+                            "[--resolutions 256,1024] [--no-transform] [--no-prepare] "
+                            "[--no-sampler]\n");
             return 2;
         }
     }
@@ -78,15 +131,21 @@ int main(int argc, char **argv) {
     }
     fprintf(stderr, "bench_prepare: folder %s ready (%d JPEGs, %.1f s)\n", src, images,
             pg_time_now() - t0);
-    int res_list[2] = {256, 1024};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < nres; k++) {
         int R = res_list[k];
+        if (do_transform && !transform_only(src, R, threads)) {
+            fprintf(stderr, "bench_prepare: transform-only failed at R=%d\n", R);
+            return 1;
+        }
+        if (!do_prepare) continue;
         snprintf(ds_path, sizeof ds_path, "%s/ds%d.pgd", tmpdir, R);
         pg_prepare_options o;
         pg_prepare_options_default(&o);
         o.resolution = R;
         o.quiet = 1;
         o.threads = threads;
+        pg_prepare_timing tm;
+        o.timing = &tm;
         double t = pg_time_now();
         if (pg_prepare_run(src, ds_path, &o) != PG_OK) {
             fprintf(stderr, "bench_prepare: %s\n", pg_error_message());
@@ -99,10 +158,13 @@ int main(int argc, char **argv) {
             return 1;
         }
         printf("{\"bench\":\"prepare\",\"resolution\":%d,\"images\":%d,\"threads\":%d,"
-               "\"seconds\":%.3f,\"images_per_s\":%.1f}\n",
-               R, images, threads, el, images / el);
+               "\"seconds\":%.3f,\"images_per_s\":%.1f,\"list_s\":%.3f,\"convert_s\":%.3f,"
+               "\"decode_s\":%.3f,\"resize_s\":%.3f,\"mipmaps_s\":%.3f,\"write_s\":%.3f,"
+               "\"hash_s\":%.3f,\"finalize_s\":%.3f,\"commit_s\":%.3f,\"total_s\":%.3f}\n",
+               R, images, threads, el, images / el, tm.list, tm.convert, tm.decode, tm.resize,
+               tm.mipmaps, tm.write, tm.hash, tm.finalize, tm.commit, tm.total);
         fflush(stdout);
-        if (R == 1024) {
+        if (R == 1024 && do_sampler) {
             static const int batch_of[9] = {128, 128, 128, 64, 32, 16, 8, 4, 4};
             for (int li = 0, res = 4; res <= R; res *= 2, li++) {
                 int batch = batch_of[li];

@@ -8,7 +8,7 @@ packages=(
   libvulkan-dev mesa-vulkan-drivers glslang-tools spirv-tools
   vulkan-validationlayers vulkan-tools
   libturbojpeg0-dev libjpeg-turbo-progs libpng-dev libcjson-dev libxxhash-dev
-  zlib1g-dev libgomp1 dataset-fashion-mnist python3-pil
+  zlib1g-dev libgomp1 file dataset-fashion-mnist python3-pil
 )
 
 missing=()

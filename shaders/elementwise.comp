@@ -8,6 +8,7 @@
 
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const uint OPCODE = 0;
+layout(constant_id = 1) const uint SAME_SHAPE = 0; // every operand is shaped like the output
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -28,11 +29,14 @@ const uint OP_COPY = 0, OP_FILL = 1, OP_SCALE = 2, OP_SQUARE = 3, OP_SQRT = 4, O
 void main() {
     uint i = linear_thread_id(128);
     if (i >= pc.count) return;
-    uint ch = i % pc.shape.w, r = i / pc.shape.w;
-    uint x = r % pc.shape.z; r /= pc.shape.z;
-    uint row = r % pc.shape.y, n = r / pc.shape.y;
-    uvec4 at = uvec4(n, row, x, ch);
-    uint ia = at.x * pc.stride_a.x + at.y * pc.stride_a.y +
+    uvec4 at = uvec4(0);
+    if (SAME_SHAPE == 0) { // the coordinates, for operands broadcast along size-1 axes
+        uint ch = i % pc.shape.w, r = i / pc.shape.w;
+        uint x = r % pc.shape.z; r /= pc.shape.z;
+        uint row = r % pc.shape.y, n = r / pc.shape.y;
+        at = uvec4(n, row, x, ch);
+    }
+    uint ia = SAME_SHAPE != 0 ? i : at.x * pc.stride_a.x + at.y * pc.stride_a.y +
               at.z * pc.stride_a.z + at.w * pc.stride_a.w;
     float va = OPCODE == OP_FILL ? 0.0 : a[ia];
     float result;
@@ -46,16 +50,16 @@ void main() {
     else if (OPCODE == OP_SOFTPLUS) result = max(va, 0.0) + log(1.0 + exp(-abs(va)));
     else if (OPCODE == OP_SIGMOID) result = 1.0 / (1.0 + exp(-va));
     else {
-        uint ib = at.x * pc.stride_b.x + at.y * pc.stride_b.y + at.z * pc.stride_b.z +
-                  at.w * pc.stride_b.w;
+        uint ib = SAME_SHAPE != 0 ? i : at.x * pc.stride_b.x + at.y * pc.stride_b.y +
+                  at.z * pc.stride_b.z + at.w * pc.stride_b.w;
         float vb = b[ib];
         if (OPCODE == OP_ADD) result = va + vb;
         else if (OPCODE == OP_SUB) result = va - vb;
         else if (OPCODE == OP_MUL) result = va * vb;
         else if (OPCODE == OP_LEAKY_RELU_GRAD) result = vb > 0.0 ? va : va * pc.p0;
         else {
-            uint ic = at.x * pc.stride_c.x + at.y * pc.stride_c.y + at.z * pc.stride_c.z +
-                      at.w * pc.stride_c.w;
+            uint ic = SAME_SHAPE != 0 ? i : at.x * pc.stride_c.x + at.y * pc.stride_c.y +
+                      at.z * pc.stride_c.z + at.w * pc.stride_c.w;
             result = va + (vb - va) * c[ic];
         }
     }

@@ -40,8 +40,10 @@ for bad in "3-1" "1,,2" "a-b" "-5" "0-200000" "" "1-"; do
 done
 "$BIN" generate --snapshot "$T/e.safetensors" --seeds 1 --out "$T/x" --bogus 2> /dev/null
 check unknown_flag '[ $? -eq 2 ]'
-"$BIN" generate --snapshot "$T/e.safetensors" --seeds 1 --out "$T/x" --trunc 1.5 2> /dev/null
+"$BIN" generate --snapshot "$T/e.safetensors" --seeds 1 --out "$T/x" --trunc 0 2> /dev/null
 check bad_trunc '[ $? -eq 2 ]'
+"$BIN" generate --snapshot "$T/e.safetensors" --seeds 5 --out "$T/np" --format png --batch 1 > /dev/null 2>> "$E"
+check trunc_changes_image '! cmp -s "$T/p/seed0005.png" "$T/np/seed0005.png"'
 "$BIN" generate --seeds 1 --out "$T/x" 2> /dev/null
 check missing_snapshot '[ $? -eq 2 ]'
 echo "not a model" > "$T/foreign.safetensors"

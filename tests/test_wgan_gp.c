@@ -52,11 +52,41 @@ static void wgan_gp_case(int drift, uint64_t seed) {
     pg_graph_destroy(g);
 }
 
+/* The non-saturating loss with an R1 penalty, and the original WGAN loss:
+ *   ns:   mean(softplus(D(f))) + mean(softplus(-D(r))) + gamma/2 mean(||dD(r)/dr||^2)
+ *   wgan: mean(D(f)) - mean(D(r)) */
+static void other_loss_case(int ns, uint64_t seed) {
+    pg_graph *g = pg_graph_create();
+    critic d = {pg_input(g, "w1", 3, 3, C_IN, C1),   pg_input(g, "b1", 1, 1, 1, C1),
+                pg_input(g, "w2", 3, 3, C1 + 1, C2), pg_input(g, "b2", 1, 1, 1, C2),
+                pg_input(g, "w3", 1, 1, 1, 16 * C2), pg_input(g, "b3", 1, 1, 1, 1)};
+    pg_tensor reals = pg_input(g, "reals", N, RES, RES, C_IN);
+    pg_tensor fakes = pg_input(g, "fakes", N, RES, RES, C_IN);
+    pg_tensor d_real = critic_apply(g, &d, reals), d_fake = critic_apply(g, &d, fakes), loss;
+    if (ns) {
+        pg_tensor grad;
+        if (!test_check(pg_grad(g, pg_sum(g, d_real), -1, 1, &reals, &grad) == PG_OK, "ns r1",
+                        "input gradient: %s", pg_error_message()))
+            return;
+        pg_tensor r1 = pg_reduce_sum(g, pg_square(g, grad), 14, 1.0f);
+        pg_tensor per =
+            pg_add(g, pg_softplus(g, d_fake), pg_softplus(g, pg_scale(g, d_real, -1, 0)));
+        loss = pg_mean(g, pg_add(g, per, pg_scale(g, r1, 5.0f, 0)), 15);
+    } else {
+        loss = pg_sub(g, pg_mean(g, d_fake, 15), pg_mean(g, d_real, 15));
+    }
+    pg_tensor params[6] = {d.w1, d.b1, d.w2, d.b2, d.w3, d.b3};
+    test_loss_grad_check(ns ? "ns loss with r1" : "wgan loss", g, loss, params, 6, 1e-4, seed);
+    pg_graph_destroy(g);
+}
+
 int main(void) {
     if (!test_context()) return test_finish("test_wgan_gp") | 1;
     /* 1e-4: the loss gradient chains ~25 float32 ops through a second derivative */
     wgan_gp_case(0, 7);
     wgan_gp_case(1, 8);
+    other_loss_case(1, 9);
+    other_loss_case(0, 10);
     test_context_release();
     return test_finish("test_wgan_gp");
 }

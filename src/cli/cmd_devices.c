@@ -28,9 +28,11 @@ static void print_device(int index, const pg_vk_info *d) {
            d->max_workgroup_size[0], d->max_workgroup_size[1], d->max_workgroup_size[2]);
     printf("    buffers       storage range %.0f MiB, allocation %.0f MiB\n",
            d->max_storage_buffer_range / 1048576.0, d->max_allocation_size / 1048576.0);
-    printf("    features      fp16 %s, int8 %s, cooperative matrix %s, timestamps %s\n",
+    printf("    features      fp16 %s, int8 %s, cooperative matrix %s, timestamps %s, "
+           "subgroup ballot %s\n",
            d->has_fp16 ? "yes" : "no", d->has_int8 ? "yes" : "no",
-           d->has_cooperative_matrix ? "yes" : "no", d->has_timestamps ? "yes" : "no");
+           d->has_cooperative_matrix ? "yes" : "no", d->has_timestamps ? "yes" : "no",
+           d->subgroup_ballot ? "yes" : "no (required)");
 }
 
 int cmd_devices(int argc, char **argv) {

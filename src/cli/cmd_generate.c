@@ -134,10 +134,10 @@ static void generate_usage(FILE *out) {
             "  --out DIR          output folder, created if missing (required)\n"
             "  --grid             one near-square grid.<format> instead of seedNNNN.<format>\n"
             "                     per seed (at most %d seeds)\n"
-            "  --trunc PSI        0 < PSI <= 1 (default 1 = off): multiplies each latent by PSI.\n"
-            "                     ProGAN has no mapping network and G pixel-normalises z first,\n"
-            "                     so this changes images only through that norm's 1e-8 epsilon:\n"
-            "                     expect no visible effect (it is not StyleGAN's truncation)\n"
+            "  --trunc T          truncation trick (default off): latent components drawn from\n"
+            "                     N(0,1) truncated to [-T, T] (ProGAN has no mapping network, so\n"
+            "                     this is BigGAN's form; T around 0.5..1.5 trades variety for\n"
+            "                     typical-looking images)\n"
             "  --format jpg|png   image format (default jpg, quality 95)\n"
             "  --device N         Vulkan device index (default: $PROGAN_DEVICE, else the first\n"
             "                     GPU; see progan devices)\n"
@@ -158,9 +158,10 @@ typedef struct {
 
 static void generate_latent(void *user, int index, float *z) {
     generate_job *j = user;
-    pg_latent_from_seed(j->seeds[index], j->z, z);
-    if (j->psi != 1.0f)
-        for (int i = 0; i < j->z; i++) z[i] *= j->psi;
+    if (j->psi > 0)
+        pg_latent_from_seed_truncated(j->seeds[index], j->z, j->psi, z);
+    else
+        pg_latent_from_seed(j->seeds[index], j->z, z);
 }
 
 /* Per seed: a file now (nothing piles up in memory); grid: a tile of the grid. */
@@ -185,7 +186,7 @@ static pg_status generate_image(void *user, int index, const uint8_t *pixels) {
 int cmd_generate(int argc, char **argv) {
     const char *snapshot = NULL, *seeds_text = NULL, *out_dir = NULL, *format = "jpg";
     int grid = 0, device = -1, batch = 0;
-    double psi = 1.0;
+    double psi = 0; /* the truncation threshold; 0 = off */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
         int missing = 0;
@@ -207,7 +208,7 @@ int cmd_generate(int argc, char **argv) {
         } else if ((v = cli_flag_value(argc, argv, &i, "--trunc", &missing))) {
             char *end;
             psi = strtod(v, &end);
-            if (!*v || *end || !(psi > 0 && psi <= 1)) goto bad_value;
+            if (!*v || *end || !(psi >= 0.05 && psi <= 10)) goto bad_value;
         } else if ((v = cli_flag_value(argc, argv, &i, "--device", &missing))) {
             if (!cli_parse_int(v, 0, 15, &n)) goto bad_value;
             device = (int)n;
@@ -279,11 +280,6 @@ int cmd_generate(int argc, char **argv) {
                 st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "no memory for the grid");
         }
     }
-    if (st == PG_OK && psi != 1.0)
-        fprintf(stderr,
-                "progan generate: note: --trunc %g scales z, which G's pixel norm undoes; "
-                "expect (almost) the same images\n",
-                psi);
     if (st == PG_OK)
         st = pg_eval_render(ctx, &gen.config, &gen.set, &gen.params, 0, gen.res, gen.alpha, batch,
                             count, generate_latent, generate_image, &job);

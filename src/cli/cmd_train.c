@@ -32,7 +32,8 @@ static void usage(FILE *out) {
         "  --lr LR              learning rate at every resolution\n"
         "  --fmap-base N  --fmap-max N  --fmap-decay X  --latent N   network width\n"
         "  --mbstd-group N      minibatch-stddev group (batch must be divisible)\n"
-        "  --loss wgan-gp|wgan|ns   (default wgan-gp)   --n-critic K   --r1 GAMMA\n"
+        "  --loss wgan-gp|wgan|ns   (default wgan-gp)   --r1 GAMMA (ns: R1 penalty)\n"
+        "  --n-critic K         D steps per G step (default 1; 5 with --loss wgan)\n"
         "  --gp-space target|native  gradient-penalty scale (default target, as the reference)\n"
         "  --mirror             flip reals horizontally with p = 0.5\n"
         "  --snap N             checkpoint every N ticks (default per preset)\n"
@@ -189,6 +190,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "progan train: %s\n", pg_error_message());
         return 2;
     }
+    int n_critic_given = 0;
+    for (int i = 1; i < argc; i++) n_critic_given |= !strcmp(argv[i], "--n-critic");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--dry-run"))
             o.dry_run = 1;
@@ -204,6 +207,7 @@ int cmd_train(int argc, char **argv) {
         else
             i++;
     }
+    if (o.loss == PG_LOSS_WGAN && !n_critic_given) o.n_critic = 5; /* as the WGAN paper */
     if (o.dry_run) {
         int dataset_res = 0;
         pg_dataset *ds = NULL;

@@ -1,5 +1,6 @@
 /* progan: the entry point. Dispatches to one subcommand (see commands.h). */
 #include "cli/commands.h"
+#include "vk/vk.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -37,7 +38,16 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].run(argc - 1, argv + 1);
+            int messages = pg_vk_validation_message_count();
+            if (messages && rc == 0) { /* PROGAN_VALIDATION=1: any message is a failure */
+                fprintf(stderr, "progan: the Vulkan validation layer reported %d message(s)\n",
+                        messages);
+                return 3;
+            }
+            return rc;
+        }
     fprintf(stderr, "progan: unknown command '%s'\n\n", argv[1]);
     print_usage(stderr);
     return 2;

@@ -91,6 +91,22 @@ pg_status pg_dataset_verify(const pg_dataset *ds);
 pg_status pg_dataset_describe(const char *path, FILE *out, int verify);
 
 /* ---- preparation (prepare.c) ---- */
+/* Where pg_prepare_run spent its time (seconds), filled when pg_prepare_options.timing is set.
+ * decode/resize/mipmaps are summed over the worker threads (thread-seconds); the others are
+ * wall-clock time of the step. */
+typedef struct {
+    double list;     /* listing the source folder */
+    double convert;  /* the decode/resize/mipmap/write loop, wall */
+    double decode;   /* reading + decoding + colour/orientation, thread-seconds */
+    double resize;   /* crop + Lanczos resize into the R x R square, thread-seconds */
+    double mipmaps;  /* the mipmap cascade, thread-seconds */
+    double write;    /* pwrite of every level into the temporary file (in the loop) */
+    double hash;     /* pixel hashing done in the loop (streamed with the writes) */
+    double finalize; /* after the loop: compaction, the remaining hashing, the header */
+    double commit;   /* fsync + rename */
+    double total;    /* the whole pg_prepare_run, report included */
+} pg_prepare_timing;
+
 typedef struct {
     int resolution;             /* R: power of two 4..4096 (required, no default) */
     int channels;               /* 0 = auto (3 unless every written image is gray), 1 or 3 */
@@ -100,6 +116,7 @@ typedef struct {
     int threads;                /* 0 = OpenMP default */
     int quiet;                  /* 1: no progress output */
     volatile const int *cancel; /* when non-NULL and set (e.g. by SIGINT), stop cleanly */
+    pg_prepare_timing *timing;  /* when non-NULL, filled with the time spent per step */
 } pg_prepare_options;
 
 void pg_prepare_options_default(pg_prepare_options *o);

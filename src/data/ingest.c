@@ -28,6 +28,7 @@ struct pg_ingest_worker {
     size_t square_cap;
     float *tmp; /* resize intermediate */
     size_t tmp_cap;
+    double t_decode, t_resize; /* seconds, for pg_prepare_timing */
 };
 
 const char *pg_crop_mode_name(int crop) {
@@ -88,6 +89,11 @@ pg_status pg_ingest_worker_create(pg_ingest_worker **out) {
     }
     *out = w;
     return PG_OK;
+}
+
+void pg_ingest_worker_times(const pg_ingest_worker *w, double *decode, double *resize) {
+    *decode = w->t_decode;
+    *resize = w->t_resize;
 }
 
 void pg_ingest_worker_destroy(pg_ingest_worker *w) {
@@ -384,9 +390,8 @@ static int decode_png(pg_ingest_worker *w, size_t size, const pg_ingest_params *
     return 1;
 }
 
-/* One file to one square: read, sniff, decode, convert, crop and resize (see ingest.h). */
-void pg_ingest_load_square(pg_ingest_worker *w, const char *path, const pg_ingest_params *p,
-                           uint8_t *out, pg_ingest_result *res) {
+static void load_square(pg_ingest_worker *w, const char *path, const pg_ingest_params *p,
+                        uint8_t *out, pg_ingest_result *res, double *t_mid) {
     memset(res, 0, sizeof *res);
     size_t size = 0;
     if (!read_file(w, path, &size, res)) return;
@@ -442,10 +447,22 @@ void pg_ingest_load_square(pg_ingest_worker *w, const char *path, const pg_inges
         skip(res, PG_SKIP_CORRUPT, "out of memory");
         return;
     }
+    *t_mid = pg_time_now();
     pg_ingest_resize(pix, sw, sc, sx, sy, rw, rh, sq + ((size_t)dy * R + dx) * sc, R * sc, dw, dh,
                      w->tmp);
     if (sq != out) {
         size_t n = (size_t)R * R;
         for (size_t i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = sq[i];
     }
+}
+
+/* One file to one square: read, sniff, decode, convert, crop and resize (see ingest.h). */
+void pg_ingest_load_square(pg_ingest_worker *w, const char *path, const pg_ingest_params *p,
+                           uint8_t *out, pg_ingest_result *res) {
+    double t0 = pg_time_now(), mid = -1;
+    load_square(w, path, p, out, res, &mid);
+    double t1 = pg_time_now();
+    if (mid < 0) mid = t1;
+    w->t_decode += mid - t0;
+    w->t_resize += t1 - mid;
 }

@@ -58,6 +58,8 @@ typedef struct {
 typedef struct pg_ingest_worker pg_ingest_worker;
 pg_status pg_ingest_worker_create(pg_ingest_worker **out);
 void pg_ingest_worker_destroy(pg_ingest_worker *w);
+/* Seconds this worker spent reading + decoding and cropping + resizing, since creation. */
+void pg_ingest_worker_times(const pg_ingest_worker *w, double *decode, double *resize);
 
 typedef struct {
     pg_skip_reason skip; /* PG_SKIP_NONE when out was written */

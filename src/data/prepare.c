@@ -20,7 +20,6 @@
 #include "io/atomic_file.h"
 
 #define REPORT_FIRST_NAMES 5
-#define CHUNK_BYTES        (256ll << 20) /* decoded images held at once, all threads */
 
 void pg_prepare_options_default(pg_prepare_options *o) {
     memset(o, 0, sizeof *o);
@@ -32,6 +31,7 @@ void pg_prepare_options_default(pg_prepare_options *o) {
     o->threads = 0;
     o->quiet = 0;
     o->cancel = NULL;
+    o->timing = NULL;
 }
 
 void pg_prepare_options_canonical(const pg_prepare_options *o, char *buf, size_t size) {
@@ -237,19 +237,26 @@ static pg_status pread_all(int fd, void *buf, size_t n, uint64_t off, const char
     return PG_OK;
 }
 
+/* The pixel hash (dataset.h) is XXH3-128 over every level's pixels, levels in file order.
+ * The top level (3/4 of the bytes) is hashed in the decode loop as it is written, in path
+ * order, which is its file order; the smaller levels follow it in the hash, so they are
+ * hashed after the loop by reading them back (while they are still in the page cache).
+ * While every image so far is gray, a second state hashes the top level reduced to one
+ * channel, in case the dataset ends up with channels = 1. */
+typedef struct {
+    XXH3_state_t *st[2]; /* [0]: the top level as written; [1]: reduced to 1 channel */
+    int gray_live;       /* st[1] is still being fed */
+    uint8_t *gray_buf;   /* R * R bytes */
+} top_hash;
+
 /* Moves every level from the capacity layout to the final one (fewer images, maybe one
- * channel), front to back so a write never overtakes an unread byte, hashing the result. */
+ * channel), front to back so a write never overtakes an unread byte, and hashes the levels
+ * after the top one into the state that already holds the top level. */
 static pg_status finalize(int fd, const char *path, const pg_dataset_header *cap,
-                          pg_dataset_header *fin) {
+                          pg_dataset_header *fin, XXH3_state_t *st) {
     size_t block = 16u << 20;
     uint8_t *buf = malloc(block);
-    XXH3_state_t *st = XXH3_createState();
-    if (!buf || !st) {
-        free(buf);
-        XXH3_freeState(st);
-        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "cannot allocate the finalize buffer");
-    }
-    XXH3_128bits_reset(st);
+    if (!buf) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "cannot allocate the finalize buffer");
     pg_status s = PG_OK;
     int reduce = cap->channels != fin->channels;
     for (uint32_t i = 0; i < fin->levels && s == PG_OK; i++) {
@@ -257,13 +264,14 @@ static pg_status finalize(int fd, const char *path, const pg_dataset_header *cap
         size_t in_img = (size_t)r * r * cap->channels, out_img = (size_t)r * r * fin->channels;
         size_t per = block / in_img ? block / in_img : 1;
         int move = reduce || cap->level_offset[i] != fin->level_offset[i];
+        if (i == 0 && !move) continue; /* in place and already hashed */
         for (size_t j = 0; j < fin->count && s == PG_OK; j += per) {
             size_t n = PG_MIN(per, fin->count - j);
             s = pread_all(fd, buf, n * in_img, cap->level_offset[i] + j * in_img, path);
             if (s != PG_OK) break;
             if (reduce)
                 for (size_t k = 0; k < n * out_img; k++) buf[k] = buf[3 * k];
-            XXH3_128bits_update(st, buf, n * out_img);
+            if (i > 0) XXH3_128bits_update(st, buf, n * out_img);
             if (move)
                 s = pwrite_all(fd, buf, n * out_img, fin->level_offset[i] + j * out_img, path);
         }
@@ -271,7 +279,6 @@ static pg_status finalize(int fd, const char *path, const pg_dataset_header *cap
     XXH128_canonical_t c;
     XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
     memcpy(fin->pixel_hash, c.digest, 16);
-    XXH3_freeState(st);
     free(buf);
     if (s == PG_OK && ftruncate(fd, (off_t)fin->file_size) != 0)
         s = PG_FAIL(PG_ERR_IO, "cannot truncate %s: %s", path, strerror(errno));
@@ -283,85 +290,136 @@ static pg_status finalize(int fd, const char *path, const pg_dataset_header *cap
     return s;
 }
 
-/* The decode loop: chunks of files in parallel, written in path order into af. */
+#define WRITEBACK_BYTES (64ll << 20) /* start the disk writes after this many new bytes */
+
+/* The decode loop: files in parallel (dynamic, one at a time); each finished image is
+ * written into the temporary file, and its top level hashed, in path order by the ordered
+ * section while the other threads go on decoding. Writeback to disk is started as the
+ * file grows, so that the final fsync has little left to do. */
 static pg_status convert_all(run_state *rs, const pg_prepare_options *o, int work_c,
                              const pg_dataset_header *cap, int fd, const char *tmp_path,
-                             int *all_gray) {
+                             int *all_gray, top_hash *th, pg_prepare_timing *tm) {
     const pg_walk_list *l = rs->list;
     int R = o->resolution, T = o->threads > 0 ? o->threads : omp_get_max_threads();
+    T = PG_MAX(1, PG_MIN(T, l->count));
     size_t img_bytes = 0;
     for (uint32_t i = 0; i < cap->levels; i++)
         img_bytes += (size_t)cap->level_res[i] * cap->level_res[i] * work_c;
-    int chunk =
-        (int)PG_MIN((long long)1024, PG_MAX((long long)2 * T, CHUNK_BYTES / (long long)img_bytes));
-    chunk = PG_MIN(chunk, l->count);
-    uint8_t *buf = malloc(img_bytes * chunk);
+    uint8_t *buf = malloc(img_bytes * T);
     pg_ingest_worker **wk = calloc((size_t)T, sizeof *wk);
     uint32_t **scratch = calloc((size_t)T, sizeof *scratch);
-    pg_ingest_result *res = calloc((size_t)chunk, sizeof *res);
+    pg_ingest_result *res = calloc((size_t)T, sizeof *res);
+    double *t_mip = calloc((size_t)T, sizeof *t_mip);
     pg_status s = PG_OK;
-    if (!buf || !wk || !scratch || !res)
+    if (!buf || !wk || !scratch || !res || !t_mip)
         s = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of decode buffers",
-                    img_bytes * chunk);
+                    img_bytes * T);
     for (int t = 0; t < T && s == PG_OK; t++) {
         s = pg_ingest_worker_create(&wk[t]);
         scratch[t] = malloc(sizeof(uint32_t) * (size_t)(R / 2) * (R / 2) * work_c + 16);
         if (s == PG_OK && !scratch[t]) s = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "no mipmap scratch");
     }
     pg_ingest_params ip = {R, work_c, o->crop, o->upscale, o->max_pixels};
-    double t0 = pg_time_now(), last = t0;
+    double t0 = pg_time_now(), last = t0, t_write = 0, t_hash = 0;
+    long long unsynced = 0;
+    int stop = s != PG_OK;
+    char msg[2048] = ""; /* the error of the ordered section (the message is per thread) */
     *all_gray = 1;
-    for (int base = 0; base < l->count && s == PG_OK; base += chunk) {
-        if (o->cancel && *o->cancel) {
-            s = PG_FAIL(PG_ERR_INTERRUPTED,
-                        "prepare interrupted after %d of %d files; nothing "
-                        "was written under the final name",
-                        base, l->count);
-            break;
-        }
-        int n = PG_MIN(chunk, l->count - base);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(T)
-        for (int j = 0; j < n; j++) {
+    if (!stop) {
+#pragma omp parallel num_threads(T)
+        {
             int t = omp_get_thread_num();
-            uint8_t *img = buf + img_bytes * j;
-            pg_ingest_load_square(wk[t], l->files[base + j].path, &ip, img, &res[j]);
-            if (res[j].skip == PG_SKIP_NONE) {
-                uint8_t *lv[PG_DATASET_MAX_LEVELS];
-                size_t off = (size_t)R * R * work_c;
-                for (uint32_t k = 1; k < cap->levels; k++) {
-                    lv[k - 1] = img + off;
-                    off += (size_t)cap->level_res[k] * cap->level_res[k] * work_c;
+            uint8_t *img = buf + img_bytes * t;
+            pg_ingest_result *r = &res[t];
+#pragma omp for ordered schedule(dynamic, 1)
+            for (int i = 0; i < l->count; i++) {
+                int halt;
+#pragma omp atomic read
+                halt = stop;
+                if (!halt && !(o->cancel && *o->cancel)) {
+                    pg_ingest_load_square(wk[t], l->files[i].path, &ip, img, r);
+                    if (r->skip == PG_SKIP_NONE && cap->levels > 1) {
+                        double tm0 = pg_time_now();
+                        uint8_t *lv[PG_DATASET_MAX_LEVELS];
+                        size_t off = (size_t)R * R * work_c;
+                        for (uint32_t k = 1; k < cap->levels; k++) {
+                            lv[k - 1] = img + off;
+                            off += (size_t)cap->level_res[k] * cap->level_res[k] * work_c;
+                        }
+                        pg_ingest_mipmaps(img, R, work_c, lv, scratch[t]);
+                        t_mip[t] += pg_time_now() - tm0;
+                    }
                 }
-                if (cap->levels > 1) pg_ingest_mipmaps(img, R, work_c, lv, scratch[t]);
+#pragma omp ordered
+                {
+                    pg_status e = PG_OK;
+                    if (!stop && o->cancel && *o->cancel)
+                        e = PG_FAIL(PG_ERR_INTERRUPTED,
+                                    "prepare interrupted after %d of %d files; nothing "
+                                    "was written under the final name",
+                                    i, l->count);
+                    if (!stop && e == PG_OK) {
+                        rs->out[i] = (file_outcome){(uint8_t)r->skip, (uint8_t)r->source_gray,
+                                                    (uint16_t)r->conv};
+                        if (r->skip != PG_SKIP_NONE)
+                            rs->detail[i] = r->detail[0] ? strdup(r->detail) : NULL;
+                        else {
+                            if (!r->source_gray) *all_gray = 0, th->gray_live = 0;
+                            double tw = pg_time_now();
+                            const uint8_t *p = img;
+                            for (uint32_t k = 0; k < cap->levels && e == PG_OK; k++) {
+                                size_t lb = (size_t)cap->level_res[k] * cap->level_res[k] * work_c;
+                                e = pwrite_all(fd, p, lb,
+                                               cap->level_offset[k] + (uint64_t)rs->written * lb,
+                                               tmp_path);
+                                p += lb;
+                            }
+                            double th0 = pg_time_now();
+                            t_write += th0 - tw;
+                            size_t top = (size_t)R * R * work_c;
+                            XXH3_128bits_update(th->st[0], img, top);
+                            if (th->gray_live) {
+                                for (size_t k = 0; k < (size_t)R * R; k++)
+                                    th->gray_buf[k] = img[3 * k];
+                                XXH3_128bits_update(th->st[1], th->gray_buf, (size_t)R * R);
+                            }
+                            t_hash += pg_time_now() - th0;
+                            rs->written++;
+                            unsynced += (long long)img_bytes;
+                            if (unsynced >= WRITEBACK_BYTES) {
+                                /* asynchronous: queues the dirty pages for writing */
+                                (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+                                unsynced = 0;
+                            }
+                        }
+                    }
+                    if (!stop && e != PG_OK) {
+                        s = e;
+                        snprintf(msg, sizeof msg, "%s", pg_error_message());
+#pragma omp atomic write
+                        stop = 1;
+                    }
+                    if (!stop)
+                        progress(o, i + 1, l->count, rs->written, t0, &last, i + 1 == l->count);
+                }
             }
         }
-        for (int j = 0; j < n && s == PG_OK; j++) {
-            int i = base + j;
-            rs->out[i] = (file_outcome){(uint8_t)res[j].skip, (uint8_t)res[j].source_gray,
-                                        (uint16_t)res[j].conv};
-            if (res[j].skip != PG_SKIP_NONE) {
-                rs->detail[i] = res[j].detail[0] ? strdup(res[j].detail) : NULL;
-                continue;
-            }
-            if (!res[j].source_gray) *all_gray = 0;
-            const uint8_t *img = buf + img_bytes * j;
-            for (uint32_t k = 0; k < cap->levels && s == PG_OK; k++) {
-                size_t lb = (size_t)cap->level_res[k] * cap->level_res[k] * work_c;
-                s = pwrite_all(fd, img, lb, cap->level_offset[k] + (uint64_t)rs->written * lb,
-                               tmp_path);
-                img += lb;
-            }
-            rs->written++;
-        }
-        progress(o, base + n, l->count, rs->written, t0, &last, base + n == l->count);
+        if (s != PG_OK) pg_error_set(s, __FILE__, __LINE__, "%s", msg);
     }
     for (int t = 0; t < T && wk; t++) {
+        if (tm && wk[t]) {
+            double d, z;
+            pg_ingest_worker_times(wk[t], &d, &z);
+            tm->decode += d, tm->resize += z, tm->mipmaps += t_mip[t];
+        }
         pg_ingest_worker_destroy(wk[t]);
         if (scratch) free(scratch[t]);
     }
+    if (tm) tm->convert += pg_time_now() - t0, tm->write += t_write, tm->hash += t_hash;
     free(wk);
     free(scratch);
     free(res);
+    free(t_mip);
     free(buf);
     return s;
 }
@@ -400,7 +458,16 @@ static pg_status prepare_listed(const pg_walk_list *l, const char *src_dir,
         s = PG_FAIL(PG_ERR_IO, "cannot size %s to %llu bytes: %s", af.temp_path,
                     (unsigned long long)cap.file_size, strerror(errno));
     int all_gray = 0;
-    if (s == PG_OK) s = convert_all(&rs, o, work_c, &cap, fd, af.temp_path, &all_gray);
+    top_hash th = {{XXH3_createState(), XXH3_createState()},
+                   work_c == 3,
+                   malloc((size_t)o->resolution * o->resolution)};
+    if (s == PG_OK && (!th.st[0] || !th.st[1] || !th.gray_buf))
+        s = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "cannot allocate the hash states");
+    if (s == PG_OK) {
+        XXH3_128bits_reset(th.st[0]);
+        XXH3_128bits_reset(th.st[1]);
+        s = convert_all(&rs, o, work_c, &cap, fd, af.temp_path, &all_gray, &th, o->timing);
+    }
     int channels = o->channels ? o->channels : (all_gray && rs.written ? 1 : 3);
     if (s == PG_OK && rs.written == 0)
         s = PG_FAIL(PG_ERR_INVALID,
@@ -418,13 +485,20 @@ static pg_status prepare_listed(const pg_walk_list *l, const char *src_dir,
         fin.upscale = (uint32_t)(o->upscale != 0);
         fin.channels_requested = (uint32_t)o->channels;
         fin.max_pixels = (uint64_t)o->max_pixels;
-        s = finalize(fd, af.temp_path, &cap, &fin);
+        double tf = pg_time_now();
+        s = finalize(fd, af.temp_path, &cap, &fin, th.st[fin.channels != cap.channels]);
+        if (o->timing) o->timing->finalize += pg_time_now() - tf;
     }
+    XXH3_freeState(th.st[0]);
+    XXH3_freeState(th.st[1]);
+    free(th.gray_buf);
     close(fd);
+    double tc = pg_time_now();
     if (s == PG_OK)
         s = pg_atomic_file_commit(&af);
     else
         pg_atomic_file_abort(&af);
+    if (o->timing) o->timing->commit += pg_time_now() - tc;
     if (s != PG_ERR_INTERRUPTED) {
         char saved[2048];
         snprintf(saved, sizeof saved, "%s", pg_error_message());
@@ -443,10 +517,14 @@ static pg_status prepare_listed(const pg_walk_list *l, const char *src_dir,
 pg_status pg_prepare_run(const char *src_dir, const char *dataset_path,
                          const pg_prepare_options *o) {
     PG_TRY(options_check(o));
+    double t0 = pg_time_now();
+    if (o->timing) memset(o->timing, 0, sizeof *o->timing);
     pg_walk_list l;
     PG_TRY(pg_walk_list_create(src_dir, &l));
+    if (o->timing) o->timing->list = pg_time_now() - t0;
     pg_status s = prepare_listed(&l, src_dir, dataset_path, o);
     pg_walk_list_destroy(&l);
+    if (o->timing) o->timing->total = pg_time_now() - t0;
     return s;
 }
 

@@ -110,8 +110,19 @@ static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t col
     return t;
 }
 
+/* The conv and matmul shaders declare subgroup ballot (for subgroupBroadcast);
+ * Vulkan 1.1 does not promise it, so a device without it is told so plainly. */
+static pg_status ballot_check(const pg_vk_info *info) {
+    if (info->subgroup_ballot) return PG_OK;
+    return PG_FAIL(PG_ERR_UNSUPPORTED,
+                   "device %s lacks subgroup ballot operations in compute shaders, which the "
+                   "conv2d and matmul kernels use: update the driver or choose another --device",
+                   info->name);
+}
+
 static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
                             pg_dispatch *d) {
+    PG_TRY(ballot_check(info));
     const pg_node *n = &g->nodes[t];
     const int *a = g->nodes[n->inputs[0]].shape, *b = g->nodes[n->inputs[1]].shape;
     /* Sizes in the forward convention: x [N,H,W,Ci], w [K,K,Ci,Co]. */
@@ -180,6 +191,7 @@ pg_status conv2d_weight_grad_dispatch(const pg_vk_info *info, const pg_graph *g,
 }
 
 pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
+    PG_TRY(ballot_check(info));
     const pg_node *n = &g->nodes[t];
     int m, k, k2, cols;
     int ta = n->iparams[0] != 0, tb = n->iparams[1] != 0;

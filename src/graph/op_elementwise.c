@@ -178,8 +178,12 @@ static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg
                                    uint32_t opcode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_ELEMENTWISE, 4);
-    d->key.spec_count = 1;
+    d->key.spec_count = 2;
     d->key.spec[0] = opcode;
+    int same = 1; /* no broadcasting: the kernel indexes every operand directly */
+    for (int k = 0; k < n->n_inputs; k++)
+        same &= pg_shape_equal(g->nodes[n->inputs[k]].shape, n->shape);
+    d->key.spec[1] = (uint32_t)same;
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)n->shape[i];
     d->bindings[0] = t;
     for (int k = 0; k < 3; k++) {

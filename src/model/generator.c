@@ -1,6 +1,7 @@
 /* The generator renderer (see generator.h): one recorded plan per resolution. */
 #include "model/generator.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,15 @@ struct pg_renderer {
 void pg_latent_from_seed(uint64_t seed, int z_dim, float *out) {
     for (int i = 0; i < z_dim; i++)
         out[i] = pg_rand_normal(seed, 0, PG_RAND_STREAM_LATENT, (uint64_t)i);
+}
+
+void pg_latent_from_seed_truncated(uint64_t seed, int z_dim, float threshold, float *out) {
+    for (int i = 0; i < z_dim; i++) {
+        float v = pg_rand_normal(seed, 0, PG_RAND_STREAM_LATENT, (uint64_t)i);
+        for (uint64_t k = 1; fabsf(v) > threshold && k < 1000000; k++)
+            v = pg_rand_normal(seed, k, PG_RAND_STREAM_LATENT, (uint64_t)i);
+        out[i] = v;
+    }
 }
 
 pg_status pg_renderer_create(pg_vk_context *ctx, const pg_model_config *c, const pg_param_set *set,

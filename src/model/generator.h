@@ -13,6 +13,11 @@
 
 /* The latent vector [Z] of one seed. */
 void pg_latent_from_seed(uint64_t seed, int z_dim, float *out);
+/* The truncation trick for a generator without a mapping network (BigGAN's):
+ * each component drawn from N(0,1) truncated to [-threshold, threshold] by
+ * redrawing (redraw k of component i uses iteration k + 1 of the same stream),
+ * so it equals pg_latent_from_seed wherever no component needed a redraw. */
+void pg_latent_from_seed_truncated(uint64_t seed, int z_dim, float threshold, float *out);
 
 typedef struct pg_renderer pg_renderer;
 /* A plan for G at resolution res (stable, alpha = 1 unless alpha_value < 1)

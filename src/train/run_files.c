@@ -7,6 +7,7 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "model/snapshot.h"
+#include "train/evaluate.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -148,6 +149,31 @@ pg_status pg_run_write_fakes(pg_run *r, const char *path, int res, float alpha) 
     return st;
 }
 
+/* --metrics swd: SWD of Gs at a finished resolution against the reals, one
+ * row of metric-swd.jsonl (kimg, per-level values x1e3, average, seconds). */
+static pg_status metric_swd(pg_run *r, int res) {
+    if (res < 16) return PG_OK; /* the pyramid stops at 16x16 */
+    int num = r->o.metrics_num;
+    if (num > pg_dataset_count(r->dataset)) num = pg_dataset_count(r->dataset);
+    double t0 = pg_time_now();
+    pg_swd_result swd;
+    PG_TRY(pg_eval_swd(r->ctx, r->dataset, &r->o.model, &r->state.gset, &r->state.Gs, 0, res, num,
+                       r->o.seed, &swd));
+    char path[4300];
+    snprintf(path, sizeof path, "%s/metric-swd.jsonl", r->run_dir);
+    FILE *f = fopen(path, "a");
+    if (!f) return PG_FAIL(PG_ERR_IO, "cannot write %s", path);
+    fprintf(f, "{\"kimg\":%.3f,\"resolution\":%d,\"images\":%d,\"levels\":{",
+            r->p.cur_nimg / 1000.0, res, num);
+    for (int i = 0; i < swd.num_levels; i++)
+        fprintf(f, "%s\"%d\":%.4f", i ? "," : "", swd.resolution[i], swd.distance[i]);
+    fprintf(f, "},\"average\":%.4f,\"seconds\":%.2f}\n", swd.average, pg_time_now() - t0);
+    fclose(f);
+    pg_log(PG_LOG_INFO, "SWD at %dx%d over %d images: average %.3f (x1e3)", res, res, num,
+           swd.average);
+    return PG_OK;
+}
+
 pg_status pg_run_export(pg_run *r, int res) {
     char dir[4200], path[4300];
     snprintf(dir, sizeof dir, "%s/snapshots", r->run_dir);
@@ -164,6 +190,7 @@ pg_status pg_run_export(pg_run *r, int res) {
     snprintf(path, sizeof path, "%s/fakes.jpg", dir);
     if (st == PG_OK) st = pg_run_write_fakes(r, path, res, 1.0f);
     if (st == PG_OK) pg_log(PG_LOG_INFO, "snapshot %dx%d: %s/Gs.safetensors", res, res, dir);
+    if (st == PG_OK && r->o.metrics_swd) st = metric_swd(r, res);
     return st;
 }
 
@@ -334,6 +361,9 @@ pg_status pg_run_tick(pg_run *r, int final) {
     r->p.tick++;
     r->p.tick_start_nimg = r->p.cur_nimg;
     r->tick_start_time = pg_time_now();
-    if (!final && r->p.tick % r->o.snap == 0) PG_TRY(pg_run_checkpoint(r));
+    if (!final && r->p.tick % r->o.snap == 0) {
+        PG_TRY(pg_run_checkpoint(r));
+        if (r->o.metrics_swd && !s.fading) PG_TRY(metric_swd(r, r->phase_res));
+    }
     return PG_OK;
 }

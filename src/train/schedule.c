@@ -27,6 +27,7 @@ pg_schedule pg_schedule_at(const pg_train_options *o, double kimg) {
     double frac = s.lod - floor(s.lod);
     s.fading = frac > 0;
     s.alpha = (float)(1.0 - frac);
+    s.frac = (float)frac < 1.0f ? (float)frac : 0.99999994f; /* rounding must not reach 1 */
     s.batch = o->minibatch[l] > 0 ? o->minibatch[l] : o->minibatch_base;
     s.lr = o->lr[l] > 0 ? o->lr[l] : o->lr_base;
     s.tick_kimg = o->tick_kimg[l] > 0 ? o->tick_kimg[l] : o->tick_kimg_base;

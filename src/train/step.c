@@ -131,7 +131,8 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     }
     if (st->updates) {
         updates_add(g, o, s, st, trained);
-        if (st->discriminator) { /* beta 0: Gs is a copy of G */ /* Gs follows G after every D step */
+        if (st->discriminator) {
+            /* beta 0: Gs is a copy of G */ /* Gs follows G after every D step */
             pg_net Gs;
             pg_net_bind(g, &s->gset, &s->Gs, 0, &Gs);
             for (int i = 0; i < s->gset.count; i++)

@@ -66,6 +66,7 @@ typedef struct {
     double lod;     /* L - 2 down to 0 */
     int resolution; /* native resolution 2^(L - floor(lod)) */
     float alpha;    /* weight of the newest block: 1 - (lod - floor(lod)) */
+    float frac;     /* lod - floor(lod) as a float below 1 (the reals' cross-fade) */
     int fading;     /* lod is not an integer */
     int batch;
     float lr;

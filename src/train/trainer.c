@@ -120,7 +120,7 @@ static float adam_lr(const pg_train_options *o, float lr, int64_t t) {
 
 /* Real batch for d_steps: waits for the prefetch, or draws it now. */
 static pg_status reals_get(pg_run *r) {
-    float frac = r->sched.fading ? 1.0f - r->sched.alpha : 0.0f;
+    float frac = r->sched.frac;
     if (!r->reals_ready || r->reals_frac != frac)
         PG_TRY(pg_sampler_begin(r->sampler, (uint64_t)r->p.d_steps, frac, r->reals));
     PG_TRY(pg_sampler_wait(r->sampler));
@@ -141,7 +141,7 @@ pg_status pg_run_d_step(pg_run *r, pg_step *twin) {
     PG_TRY(pg_step_feed_run(r, st, 1, lr));
     PG_TRY(pg_plan_submit(st->plan));
     /* prepare the next real batch while the device works */
-    float frac = r->sched.fading ? 1.0f - r->sched.alpha : 0.0f;
+    float frac = r->sched.frac;
     PG_TRY(pg_sampler_wait(r->sampler));
     PG_TRY(pg_sampler_begin(r->sampler, (uint64_t)r->p.d_steps + 1, frac, r->reals));
     r->reals_ready = 1;

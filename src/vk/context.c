@@ -18,7 +18,8 @@ const char *pg_vk_result_name(VkResult r) {
     case x:                                                                                        \
         return #x;
         N(VK_SUCCESS)
-        N(VK_NOT_READY) N(VK_TIMEOUT) N(VK_INCOMPLETE) N(VK_ERROR_OUT_OF_HOST_MEMORY)
+        N(VK_NOT_READY)
+        N(VK_TIMEOUT) N(VK_INCOMPLETE) N(VK_ERROR_OUT_OF_HOST_MEMORY)
             N(VK_ERROR_OUT_OF_DEVICE_MEMORY) N(VK_ERROR_INITIALIZATION_FAILED)
                 N(VK_ERROR_DEVICE_LOST) N(VK_ERROR_MEMORY_MAP_FAILED) N(VK_ERROR_LAYER_NOT_PRESENT)
                     N(VK_ERROR_EXTENSION_NOT_PRESENT) N(VK_ERROR_FEATURE_NOT_PRESENT)
@@ -218,6 +219,8 @@ static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
     info->subgroup_max = has_size_control ? size_control.maxSubgroupSize : subgroup.subgroupSize;
     info->subgroup_arithmetic = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                                 (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+    info->subgroup_ballot = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+                            (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
     info->timestamp_period_ns = l->timestampPeriod;
     info->has_timestamps = l->timestampComputeAndGraphics && l->timestampPeriod > 0;
 

@@ -28,6 +28,7 @@ typedef struct {
     uint64_t max_storage_buffer_range, max_allocation_size, min_storage_alignment;
     uint32_t subgroup_size, subgroup_min, subgroup_max;
     int subgroup_arithmetic; /* subgroupAdd etc. in compute shaders */
+    int subgroup_ballot;     /* subgroupBroadcast in compute shaders (conv, matmul) */
     int has_fp16, has_int8, has_cooperative_matrix, has_timestamps;
     float timestamp_period_ns;
     uint32_t heap_count;
