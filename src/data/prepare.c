@@ -531,6 +531,7 @@ pg_status pg_prepare_run(const char *src_dir, const char *dataset_path,
 pg_status pg_prepare_cached(const char *src_dir, const char *dataset_path,
                             const pg_prepare_options *o) {
     PG_TRY(options_check(o));
+    if (o->timing) memset(o->timing, 0, sizeof *o->timing);
     pg_walk_list l;
     PG_TRY(pg_walk_list_create(src_dir, &l));
     pg_dataset *ds = NULL;

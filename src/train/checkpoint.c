@@ -5,6 +5,7 @@
 #include "io/safetensors.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +91,13 @@ pg_status pg_checkpoint_save(pg_vk_context *ctx, const char *path, const pg_trai
         pg_safetensors_writer_set_metadata(w, "kind", "checkpoint");
         pg_safetensors_writer_set_metadata(w, "config", config);
         free(config);
-        pg_schedule sched = pg_schedule_at(o, p->cur_nimg / 1000.0);
+        /* the phase the tensors are in: that of the last evaluated lod */
+        int top = 0;
+        while ((1 << top) < o->model.resolution) top++;
+        double lod = p->lod >= 0 ? p->lod : top - 2;
         meta_model(w, o);
-        meta_int(w, "resolution", sched.resolution);
-        meta_double(w, "alpha", sched.alpha);
+        meta_int(w, "resolution", 1 << (top - (int)floor(lod)));
+        meta_double(w, "alpha", 1.0 - (lod - floor(lod)));
         meta_double(w, "lod", p->lod);
         meta_int(w, "cur_nimg", p->cur_nimg);
         meta_int(w, "iteration", p->iteration);

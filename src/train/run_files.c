@@ -332,9 +332,10 @@ pg_status pg_run_tick(pg_run *r, int final) {
             (long long)r->p.tick, kimg, s.lod, s.resolution, s.alpha, s.batch, s.lr,
             (long long)r->p.skipped_d, (long long)r->p.skipped_g, total, tick_sec, sec_per_kimg,
             r->ctx->bytes_allocated / 1048576.0);
-    static const char *keys[STAT_COUNT] = {"Loss/D/loss",      "Loss/G/loss",    "Loss/scores/real",
-                                           "Loss/scores/fake", "Loss/D/penalty", "Loss/D/grad_norm",
-                                           "Grad/D/norm",      "Grad/G/norm"};
+    static const char *keys[STAT_COUNT] = {
+        "Loss/D/loss",      "Loss/G/loss",       "Loss/scores/real",
+        "Loss/scores/fake", "Loss/scores/mixed", "Loss/D/penalty",
+        "Loss/D/grad_norm", "Grad/D/norm",       "Grad/G/norm"};
     for (int i = 0; i < STAT_COUNT; i++) json_stat(f, keys[i], &r->stats[i]);
     fprintf(f, ",\"timestamp\":%.3f}\n", (double)time(NULL));
     fflush(f);

@@ -74,6 +74,7 @@ static pg_tensor d_loss(pg_graph *g, const pg_train_options *o, const pg_net *D,
     float s = o->gp_target_space ? (float)c->resolution / (float)st->res : 1.0f;
     pg_tensor gp = pg_square(g, pg_scale(g, norm, 1.0f / s, -1.0f));
     st->grad_norm = pg_mean(g, norm, 15);
+    st->score_mixed = pg_mean(g, d_mixed, 15);
     st->penalty = pg_mean(g, gp, 15);
     loss = pg_add(g, loss, pg_scale(g, gp, o->gp_lambda, 0));
     if (o->drift > 0) loss = pg_add(g, loss, pg_scale(g, pg_square(g, d_real), o->drift, 0));
@@ -142,9 +143,9 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     }
     pg_tensor outs[8 + PG_MAX_PARAMS];
     int n = 0;
-    pg_tensor stats[6] = {st->loss,    st->score_real, st->score_fake,
+    pg_tensor stats[7] = {st->loss,    st->score_real, st->score_fake, st->score_mixed,
                           st->penalty, st->grad_norm,  st->grad_sq};
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (stats[i] >= 0) outs[n++] = stats[i];
     if (!st->updates)
         for (int i = 0; i < trained->set->count; i++)
@@ -161,6 +162,7 @@ pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train
     out->discriminator = discriminator, out->updates = updates;
     out->reals = out->latents = out->mix = out->alpha = out->lr = -1;
     out->loss = out->score_real = out->score_fake = out->penalty = out->grad_norm = -1;
+    out->score_mixed = -1;
     out->grad_sq = -1;
     pg_status st = step_build(ctx, o, s, out);
     if (st != PG_OK) pg_step_destroy(out);

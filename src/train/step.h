@@ -24,7 +24,7 @@ typedef struct {
     /* inputs (-1 when the loss does not use them) */
     pg_tensor reals, latents, mix, alpha, lr;
     /* outputs (-1 when absent) */
-    pg_tensor loss, score_real, score_fake, penalty, grad_norm, grad_sq;
+    pg_tensor loss, score_real, score_fake, score_mixed, penalty, grad_norm, grad_sq;
     pg_tensor grads[PG_MAX_PARAMS]; /* of the trained network; outputs only without updates */
 } pg_step;
 

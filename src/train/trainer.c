@@ -155,6 +155,7 @@ pg_status pg_run_d_step(pg_run *r, pg_step *twin) {
     stat_add(&r->stats[STAT_LOSS_D], output(st, st->loss));
     stat_add(&r->stats[STAT_SCORE_REAL], output(st, st->score_real));
     stat_add(&r->stats[STAT_SCORE_FAKE], output(st, st->score_fake));
+    stat_add(&r->stats[STAT_SCORE_MIXED], output(st, st->score_mixed));
     stat_add(&r->stats[STAT_PENALTY], output(st, st->penalty));
     stat_add(&r->stats[STAT_GP_NORM], output(st, st->grad_norm));
     stat_add(&r->stats[STAT_GRAD_D], sqrt(grad_sq));
