@@ -110,7 +110,6 @@ static int levels_assign(pg_plan *p, const char *needed) {
                 }
         }
         p->level[i] = level;
-        if (level > max_level + 1000) break;
     }
     int top = 0;
     for (int i = 0; i < p->n_nodes; i++)
