@@ -21,6 +21,11 @@ expect_rc() { # expect_rc RC PATTERN COMMAND...
 }
 
 check "fashion-mnist" "$tools/fashion_mnist_to_jpeg" "$tmp/fm" --limit 512
+# no Vulkan driver, or a device that does not exist: one clear message, exit 1
+check "missing driver" expect_rc 1 "mesa-vulkan-drivers" env VK_DRIVER_FILES=/nonexistent.json \
+    VK_ICD_FILENAMES=/nonexistent.json "$progan" devices
+check "bad device" expect_rc 1 "progan devices" "$progan" train --data "$tmp/fm" --preset tiny \
+    --resolution 16 --out "$tmp/bad" --device 99
 common=(--preset tiny --resolution 16 --out "$tmp/runs")
 check "dry run timeline" bash -c "'$progan' train --data '$tmp/fm' ${common[*]} --dry-run | grep -q fade-in"
 check "unknown flag" expect_rc 2 "unknown option" "$progan" train --data "$tmp/fm" --bogus 1
