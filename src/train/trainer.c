@@ -250,7 +250,16 @@ static pg_status dataset_open(pg_run *r) {
         pg_prepare_options po;
         pg_prepare_options_default(&po);
         po.resolution = r->o.model.resolution;
-        PG_TRY(pg_prepare_cached(r->o.data, r->dataset_path, &po));
+        /* Ctrl-C while preparing stops the preparation too (no half-written file) */
+        _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "the cancel flag is an int");
+        po.cancel = (volatile const int *)&pg_train_stop_requested;
+        pg_status st = pg_prepare_cached(r->o.data, r->dataset_path, &po);
+        if (st != PG_OK && pg_train_stop_requested)
+            return PG_FAIL(PG_ERR_INTERRUPTED,
+                           "interrupted while preparing %s; run again to "
+                           "continue",
+                           r->o.data);
+        if (st != PG_OK) return st;
     }
     PG_TRY(pg_dataset_open(r->dataset_path, &r->dataset));
     snprintf(r->dataset_hash, sizeof r->dataset_hash, "%s", pg_dataset_hash(r->dataset));
