@@ -9,6 +9,7 @@
 #include "testutil.h"
 #include "train/train.h"
 #include "data/dataset.h"
+#include "ref/ref.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -195,6 +196,8 @@ static void test_exact_resume(void) {
     checkpoints_equal(a, b);
 }
 
+static void test_dump_recompute(const char *path, const pg_model_config *c);
+
 /* Names and shapes of a step dump against the parameter registries. */
 static void test_dump(void) {
     pg_train_options o = long_fade("dump");
@@ -259,6 +262,151 @@ static void test_dump(void) {
     const char *div = pg_safetensors_reader_metadata(r, "gp_norm_divisor");
     test_check(div && fabs(atof(div) - 2.0) < 1e-6, "dump", "gp_norm_divisor %s, want 16/8 = 2",
                div ? div : "none");
+    pg_safetensors_reader_destroy(r);
+    test_dump_recompute(path, &o.model);
+}
+
+/* A dumped tensor as float64 in device layout (parameters) or as stored. */
+static double *dump_param(pg_safetensors_reader *r, const char *prefix, const pg_param *p) {
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", prefix, p->name);
+    const pg_safetensors_tensor *t = pg_safetensors_reader_find(r, name);
+    size_t n = (size_t)p->shape[0] * p->shape[1] * p->shape[2] * p->shape[3];
+    if (!t || t->nbytes != 4 * n) return NULL;
+    float *pt = malloc(4 * n), *dev = malloc(4 * n);
+    double *out = malloc(8 * n);
+    memcpy(pt, t->data, 4 * n);
+    pg_param_from_pytorch(p, pt, dev);
+    for (size_t i = 0; i < n; i++) out[i] = dev[i];
+    free(pt), free(dev);
+    return out;
+}
+
+static double *dump_tensor(pg_safetensors_reader *r, const char *name, size_t *n) {
+    const pg_safetensors_tensor *t = pg_safetensors_reader_find(r, name);
+    if (!t) return NULL;
+    *n = t->nbytes / 4;
+    float *f = malloc(t->nbytes);
+    double *out = malloc(8 * *n);
+    memcpy(f, t->data, t->nbytes);
+    for (size_t i = 0; i < *n; i++) out[i] = f[i];
+    free(f);
+    return out;
+}
+
+static double meta_num(pg_safetensors_reader *r, const char *key) {
+    const char *v = pg_safetensors_reader_metadata(r, key);
+    return v ? atof(v) : NAN;
+}
+
+/* Normwise relative error of the whole gradient (every parameter together:
+ * largest difference over largest magnitude). Per tensor would be wrong for
+ * D's last bias, whose exact gradient 2 * drift * mean(D(real)) is what is
+ * left after +1/N and -1/N cancel: float32 rounding of that cancellation is
+ * percent-sized against it, and negligible against the gradient as a whole. */
+static double grads_error(pg_safetensors_reader *r, const pg_param_set *set, const pg_tensor *grads,
+                          const ref_values *v) {
+    double diff = 0, scale = 0;
+    for (int i = 0; i < set->count; i++) {
+        if (grads[i] < 0) continue;
+        double *dumped = dump_param(r, "grads", &set->params[i]);
+        size_t n = (size_t)set->params[i].shape[0] * set->params[i].shape[1] *
+                   set->params[i].shape[2] * set->params[i].shape[3];
+        if (!dumped) return INFINITY;
+        for (size_t k = 0; k < n; k++) {
+            double ref = v->values[grads[i]][k];
+            if (!isfinite(dumped[k])) diff = INFINITY;
+            diff = fmax(diff, fabs(dumped[k] - ref));
+            scale = fmax(scale, fabs(ref));
+        }
+        free(dumped);
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+/* Recomputes the dumped step from its own inputs and parameters in float64,
+ * from the spec's loss written out here (as another framework would do it):
+ * the losses and every gradient must agree with what the device computed. */
+static void test_dump_recompute(const char *path, const pg_model_config *c) {
+    pg_safetensors_reader *r;
+    if (!test_check(pg_safetensors_reader_create(&r, path) == PG_OK, "dump recompute", "%s",
+                    pg_error_message()))
+        return;
+    int res = (int)meta_num(r, "resolution"), n = 8, z = pg_model_latent(c), ch = c->channels;
+    double alpha = meta_num(r, "alpha"), s = meta_num(r, "gp_norm_divisor");
+    double lambda = meta_num(r, "gp_lambda"), drift = meta_num(r, "drift");
+    pg_param_set gs, ds;
+    pg_model_generator_params(c, &gs);
+    pg_model_discriminator_params(c, &ds);
+    for (int step = 0; step < 2; step++) { /* 0: the D step, 1: the G step */
+        pg_graph *g = pg_graph_create();
+        pg_net G = {&gs, {0}}, D = {&ds, {0}};
+        for (int i = 0; i < gs.count; i++)
+            G.t[i] = pg_input(g, gs.params[i].name, gs.params[i].shape[0], gs.params[i].shape[1],
+                              gs.params[i].shape[2], gs.params[i].shape[3]);
+        for (int i = 0; i < ds.count; i++)
+            D.t[i] = pg_input(g, ds.params[i].name, ds.params[i].shape[0], ds.params[i].shape[1],
+                              ds.params[i].shape[2], ds.params[i].shape[3]);
+        pg_tensor a = alpha < 1 ? pg_input(g, "alpha", 1, 1, 1, 1) : -1;
+        pg_tensor lat = pg_input(g, "latents", n, 1, 1, z);
+        pg_tensor fakes = pg_model_generator(g, c, &G, lat, res, a), loss, reals = -1, mix = -1;
+        if (step == 0) {
+            reals = pg_input(g, "reals", n, res, res, ch);
+            mix = pg_input(g, "mix", n, 1, 1, 1);
+            pg_tensor dr = pg_model_discriminator(g, c, &D, reals, res, a);
+            pg_tensor df = pg_model_discriminator(g, c, &D, fakes, res, a);
+            pg_tensor mixed = pg_lerp(g, reals, fakes, mix), grad;
+            pg_tensor dm = pg_model_discriminator(g, c, &D, mixed, res, a);
+            pg_grad(g, pg_sum(g, dm), -1, 1, &mixed, &grad);
+            pg_tensor norm = pg_sqrt(g, pg_reduce_sum(g, pg_square(g, grad), 14, 1.0f));
+            pg_tensor gp = pg_square(g, pg_scale(g, norm, (float)(1 / s), -1.0f));
+            pg_tensor per = pg_add(g, pg_sub(g, df, dr), pg_scale(g, gp, (float)lambda, 0));
+            per = pg_add(g, per, pg_scale(g, pg_square(g, dr), (float)drift, 0));
+            loss = pg_mean(g, per, 15);
+        } else {
+            loss =
+                pg_mean(g, pg_scale(g, pg_model_discriminator(g, c, &D, fakes, res, a), -1, 0), 15);
+        }
+        const pg_net *trained = step == 0 ? &D : &G;
+        pg_tensor grads[PG_MAX_PARAMS];
+        pg_grad(g, loss, -1, trained->set->count, trained->t, grads);
+        double **leaves = calloc((size_t)g->count, sizeof *leaves);
+        for (int i = 0; i < gs.count; i++) leaves[G.t[i]] = dump_param(r, "params", &gs.params[i]);
+        for (int i = 0; i < ds.count; i++)
+            leaves[D.t[i]] = dump_param(r, step == 0 ? "params" : "gstep", &ds.params[i]);
+        size_t count;
+        leaves[lat] = dump_tensor(r, step == 0 ? "inputs.latents_d" : "inputs.latents_g", &count);
+        if (a >= 0) leaves[a] = malloc(8), leaves[a][0] = alpha;
+        if (step == 0) {
+            double *nchw = dump_tensor(r, "inputs.reals", &count);
+            leaves[reals] = malloc(8 * count);
+            for (int i = 0; i < n; i++)
+                for (int y = 0; y < res; y++)
+                    for (int x = 0; x < res; x++)
+                        for (int k = 0; k < ch; k++)
+                            leaves[reals][(((size_t)i * res + y) * res + x) * ch + k] =
+                                nchw[(((size_t)i * ch + k) * res + y) * res + x];
+            free(nchw);
+            leaves[mix] = dump_tensor(r, "inputs.gp_mix", &count);
+        }
+        ref_values v;
+        if (test_check(g->error == PG_OK && ref_eval(g, leaves, &v) == 0, "dump recompute",
+                       "graph: %s", g->error_message)) {
+            size_t one;
+            double *dumped = dump_tensor(r, step == 0 ? "scalars.loss_d" : "scalars.loss_g", &one);
+            double e = fabs(dumped[0] - v.values[loss][0]) / fmax(fabs(v.values[loss][0]), 1e-3);
+            test_check(e < 1e-4, "dump recompute", "%s loss: dumped %.7g, float64 %.7g",
+                       step ? "G" : "D", dumped[0], v.values[loss][0]);
+            double ge = grads_error(r, trained->set, grads, &v);
+            test_check(ge < 1e-3, "dump recompute", "%s gradients: relative error %.3g",
+                       step ? "G" : "D", ge);
+            free(dumped);
+            ref_values_free(&v);
+        }
+        for (int i = 0; i < g->count; i++) free(leaves[i]);
+        free(leaves);
+        pg_graph_destroy(g);
+    }
     pg_safetensors_reader_destroy(r);
 }
 
