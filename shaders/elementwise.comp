@@ -8,7 +8,13 @@
 
 layout(local_size_x = 128) in;
 layout(constant_id = 0) const uint OPCODE = 0;
-layout(constant_id = 1) const uint SAME_SHAPE = 0; // every operand is shaped like the output
+// How each operand (a, b, c) is indexed from the output index i, so the common
+// cases skip the coordinate arithmetic: 0 general (per-axis strides), 1 the
+// output's shape (i), 2 a channel vector [1,1,1,C] (i % C), 3 a scalar (0),
+// 4 one value per sample [N,1,1,1] (i / (H*W*C)).
+layout(constant_id = 1) const uint INDEX_A = 0;
+layout(constant_id = 2) const uint INDEX_B = 0;
+layout(constant_id = 3) const uint INDEX_C = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -26,18 +32,25 @@ const uint OP_COPY = 0, OP_FILL = 1, OP_SCALE = 2, OP_SQUARE = 3, OP_SQRT = 4, O
            OP_LEAKY_RELU = 6, OP_ADD = 7, OP_SUB = 8, OP_MUL = 9, OP_LEAKY_RELU_GRAD = 10,
            OP_LERP = 11, OP_SOFTPLUS = 12, OP_SIGMOID = 13;
 
+uint operand_index(uint mode, uint i, uvec4 at, uvec4 stride) {
+    if (mode == 1) return i;
+    if (mode == 2) return i % pc.shape.w;
+    if (mode == 3) return 0;
+    if (mode == 4) return i / (pc.shape.y * pc.shape.z * pc.shape.w);
+    return at.x * stride.x + at.y * stride.y + at.z * stride.z + at.w * stride.w;
+}
+
 void main() {
     uint i = linear_thread_id(128);
     if (i >= pc.count) return;
     uvec4 at = uvec4(0);
-    if (SAME_SHAPE == 0) { // the coordinates, for operands broadcast along size-1 axes
+    if (INDEX_A == 0 || INDEX_B == 0 || INDEX_C == 0) { // coordinates for the general case
         uint ch = i % pc.shape.w, r = i / pc.shape.w;
         uint x = r % pc.shape.z; r /= pc.shape.z;
         uint row = r % pc.shape.y, n = r / pc.shape.y;
         at = uvec4(n, row, x, ch);
     }
-    uint ia = SAME_SHAPE != 0 ? i : at.x * pc.stride_a.x + at.y * pc.stride_a.y +
-              at.z * pc.stride_a.z + at.w * pc.stride_a.w;
+    uint ia = operand_index(INDEX_A, i, at, pc.stride_a);
     float va = OPCODE == OP_FILL ? 0.0 : a[ia];
     float result;
     if (OPCODE == OP_COPY) result = va;
@@ -50,16 +63,14 @@ void main() {
     else if (OPCODE == OP_SOFTPLUS) result = max(va, 0.0) + log(1.0 + exp(-abs(va)));
     else if (OPCODE == OP_SIGMOID) result = 1.0 / (1.0 + exp(-va));
     else {
-        uint ib = SAME_SHAPE != 0 ? i : at.x * pc.stride_b.x + at.y * pc.stride_b.y +
-                  at.z * pc.stride_b.z + at.w * pc.stride_b.w;
+        uint ib = operand_index(INDEX_B, i, at, pc.stride_b);
         float vb = b[ib];
         if (OPCODE == OP_ADD) result = va + vb;
         else if (OPCODE == OP_SUB) result = va - vb;
         else if (OPCODE == OP_MUL) result = va * vb;
         else if (OPCODE == OP_LEAKY_RELU_GRAD) result = vb > 0.0 ? va : va * pc.p0;
         else {
-            uint ic = SAME_SHAPE != 0 ? i : at.x * pc.stride_c.x + at.y * pc.stride_c.y +
-                      at.z * pc.stride_c.z + at.w * pc.stride_c.w;
+            uint ic = operand_index(INDEX_C, i, at, pc.stride_c);
             result = va + (vb - va) * c[ic];
         }
     }

@@ -174,16 +174,25 @@ static void strides_for(const int in[4], uint32_t out[4]) {
     }
 }
 
+/* The index mode of an operand in shaders/elementwise.comp: 1 same shape,
+ * 2 channel vector, 3 scalar, 4 one per sample, 0 anything else (strides). */
+static uint32_t operand_mode(const int s[4], const int out[4]) {
+    if (pg_shape_equal(s, out)) return 1;
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == out[3]) return out[3] == 1 ? 3 : 2;
+    if (s[0] == 1 && s[1] == 1 && s[2] == 1 && s[3] == 1) return 3;
+    if (s[0] == out[0] && s[1] == 1 && s[2] == 1 && s[3] == 1) return 4;
+    return 0;
+}
+
 static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                    uint32_t opcode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_ELEMENTWISE, 4);
-    d->key.spec_count = 2;
+    d->key.spec_count = 4;
     d->key.spec[0] = opcode;
-    int same = 1; /* no broadcasting: the kernel indexes every operand directly */
-    for (int k = 0; k < n->n_inputs; k++)
-        same &= pg_shape_equal(g->nodes[n->inputs[k]].shape, n->shape);
-    d->key.spec[1] = (uint32_t)same;
+    for (int k = 0; k < 3; k++)
+        d->key.spec[1 + k] =
+            k < n->n_inputs ? operand_mode(g->nodes[n->inputs[k]].shape, n->shape) : 1;
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)n->shape[i];
     d->bindings[0] = t;
     for (int k = 0; k < 3; k++) {
