@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The cache lives in $XDG_CACHE_HOME/progan or ~/.cache/progan; failures only lose speed. */
 static void cache_path_make(pg_vk_context *ctx) {
@@ -73,12 +74,14 @@ pg_status pg_vk_pipeline_cache_save(pg_vk_context *ctx) {
     pg_status st = PG_OK;
     if (r == VK_SUCCESS) {
         char temp[4200];
-        snprintf(temp, sizeof temp, "%s.tmp", ctx->cache_path);
+        /* a name of its own: processes that end together must not mix their bytes */
+        snprintf(temp, sizeof temp, "%s.tmp-%ld", ctx->cache_path, (long)getpid());
         FILE *f = fopen(temp, "wb");
-        if (f && fwrite(data, 1, size, f) == size && fclose(f) == 0)
-            rename(temp, ctx->cache_path);
-        else if (f)
-            fclose(f);
+        if (f) { /* a cache that cannot be written only costs speed next time */
+            int ok = fwrite(data, 1, size, f) == size;
+            ok &= fclose(f) == 0;
+            if (!ok || rename(temp, ctx->cache_path) != 0) unlink(temp);
+        }
     }
     free(data);
     return st;
