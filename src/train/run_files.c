@@ -350,7 +350,10 @@ pg_status pg_run_tick(pg_run *r, int final) {
     pg_tfevents_add_scalars(r->events, (int64_t)(kimg * 1000), n, tags, values);
     pg_tfevents_flush(r->events);
     char path[4300];
-    snprintf(path, sizeof path, "%s/fakes%06.0f.jpg", r->run_dir, floor(kimg));
+    if (s.tick_kimg >= 1) /* fakes<kimg>.jpg; ticks under 1 kimg keep three decimals */
+        snprintf(path, sizeof path, "%s/fakes%06.0f.jpg", r->run_dir, floor(kimg));
+    else
+        snprintf(path, sizeof path, "%s/fakes%010.3f.jpg", r->run_dir, kimg);
     PG_TRY(pg_run_write_fakes(r, path, r->phase_res, s.alpha));
     if (getenv("PROGAN_PROFILE")) { /* kernel times of the last D and G step */
         fprintf(stderr, "D step (%dx%d, batch %d):\n", s.resolution, s.resolution, s.batch);
