@@ -16,6 +16,14 @@ typedef struct {
     pg_tensor w1, b1, w2, b2, w3, b3;
 } critic;
 
+/* The critic's parameters as graph inputs (the checker perturbs them). */
+static critic critic_inputs(pg_graph *g) {
+    critic d = {pg_input(g, "w1", 3, 3, C_IN, C1),   pg_input(g, "b1", 1, 1, 1, C1),
+                pg_input(g, "w2", 3, 3, C1 + 1, C2), pg_input(g, "b2", 1, 1, 1, C2),
+                pg_input(g, "w3", 1, 1, 1, 16 * C2), pg_input(g, "b3", 1, 1, 1, 1)};
+    return d;
+}
+
 /* D(x): conv3x3 -> lrelu -> avgpool -> mbstd -> conv3x3 -> lrelu -> dense -> [N,1,1,1] */
 static pg_tensor critic_apply(pg_graph *g, const critic *d, pg_tensor x) {
     pg_tensor h = pg_leaky_relu(g, pg_bias_add(g, pg_conv2d(g, x, d->w1, 0.27f), d->b1), 0.2f);
@@ -29,9 +37,7 @@ static pg_tensor critic_apply(pg_graph *g, const critic *d, pg_tensor x) {
 
 static void wgan_gp_case(int drift, uint64_t seed) {
     pg_graph *g = pg_graph_create();
-    critic d = {pg_input(g, "w1", 3, 3, C_IN, C1),   pg_input(g, "b1", 1, 1, 1, C1),
-                pg_input(g, "w2", 3, 3, C1 + 1, C2), pg_input(g, "b2", 1, 1, 1, C2),
-                pg_input(g, "w3", 1, 1, 1, 16 * C2), pg_input(g, "b3", 1, 1, 1, 1)};
+    critic d = critic_inputs(g);
     pg_tensor reals = pg_input(g, "reals", N, RES, RES, C_IN);
     pg_tensor fakes = pg_input(g, "fakes", N, RES, RES, C_IN);
     pg_tensor t = pg_input(g, "t", N, 1, 1, 1);
@@ -57,9 +63,7 @@ static void wgan_gp_case(int drift, uint64_t seed) {
  *   wgan: mean(D(f)) - mean(D(r)) */
 static void other_loss_case(int ns, uint64_t seed) {
     pg_graph *g = pg_graph_create();
-    critic d = {pg_input(g, "w1", 3, 3, C_IN, C1),   pg_input(g, "b1", 1, 1, 1, C1),
-                pg_input(g, "w2", 3, 3, C1 + 1, C2), pg_input(g, "b2", 1, 1, 1, C2),
-                pg_input(g, "w3", 1, 1, 1, 16 * C2), pg_input(g, "b3", 1, 1, 1, 1)};
+    critic d = critic_inputs(g);
     pg_tensor reals = pg_input(g, "reals", N, RES, RES, C_IN);
     pg_tensor fakes = pg_input(g, "fakes", N, RES, RES, C_IN);
     pg_tensor d_real = critic_apply(g, &d, reals), d_fake = critic_apply(g, &d, fakes), loss;

@@ -31,19 +31,6 @@ static void prepare_usage(FILE *out) {
             "  --help              this text\n");
 }
 
-/* Returns the value of --name VALUE or --name=VALUE, advancing *i; NULL if not this flag. */
-static const char *flag_value(int argc, char **argv, int *i, const char *name, int *missing) {
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n)) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] != 0) return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
 static int parse_int(const char *s, long long *v) {
     char *end;
     *v = strtoll(s, &end, 10);
@@ -66,17 +53,17 @@ int cmd_prepare(int argc, char **argv) {
             o.upscale = 1;
         else if (!strcmp(a, "--quiet"))
             o.quiet = 1;
-        else if ((v = flag_value(argc, argv, &i, "--resolution", &missing))) {
+        else if ((v = cli_flag_value(argc, argv, &i, "--resolution", &missing))) {
             if (!parse_int(v, &n) || n < 1 || n > 1 << 20) goto bad_value;
             o.resolution = (int)n;
-        } else if ((v = flag_value(argc, argv, &i, "--channels", &missing))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--channels", &missing))) {
             if (!strcmp(v, "auto"))
                 o.channels = 0;
             else if (!strcmp(v, "1") || !strcmp(v, "3"))
                 o.channels = atoi(v);
             else
                 goto bad_value;
-        } else if ((v = flag_value(argc, argv, &i, "--crop", &missing))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--crop", &missing))) {
             if (!strcmp(v, "center"))
                 o.crop = PG_CROP_CENTER;
             else if (!strcmp(v, "pad"))
@@ -85,10 +72,10 @@ int cmd_prepare(int argc, char **argv) {
                 o.crop = PG_CROP_STRETCH;
             else
                 goto bad_value;
-        } else if ((v = flag_value(argc, argv, &i, "--max-pixels", &missing))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--max-pixels", &missing))) {
             if (!parse_int(v, &n) || n < 1) goto bad_value;
             o.max_pixels = n;
-        } else if ((v = flag_value(argc, argv, &i, "--threads", &missing))) {
+        } else if ((v = cli_flag_value(argc, argv, &i, "--threads", &missing))) {
             if (!parse_int(v, &n) || n < 0 || n > 1024) goto bad_value;
             o.threads = (int)n;
         } else if (missing) {

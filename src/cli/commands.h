@@ -20,7 +20,7 @@ int cmd_generate(int argc, char **argv);
 int cmd_interpolate(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 
-/* Helpers shared by generate, interpolate and metrics (defined in cmd_generate.c). */
+/* Helpers shared by the subcommands (cli_util.c). */
 #include <stddef.h>
 #include <stdint.h>
 #define CLI_MAX_SEEDS 100000
