@@ -126,6 +126,35 @@ int main(void) {
         free(top), free(f), free(scratch);
     }
 
+    /* the row-loop cascade (mipmap.c) equals the reference cascade bit for bit: random
+     * pixels, all 255 (the largest sums of every level) and alternating 0/1 (ties) */
+    for (int c = 1; c <= 3; c += 2)
+        for (int R = 4; R <= (c == 1 ? 4096 : 1024); R *= 2)
+            for (int pat = 0; pat < 3; pat++) {
+                size_t n = (size_t)R * R * c;
+                uint8_t *top = malloc(n), *a = malloc(n), *b = malloc(n);
+                uint32_t *s32 = malloc(sizeof(uint32_t) * ((size_t)(R / 2) * (R / 2) * c + 16));
+                void *srow = malloc(pg_ingest_mipmaps_scratch_bytes(R, c));
+                uint64_t st = 0x9E3779B97F4A7C15ull * (uint64_t)(R + c + pat);
+                for (size_t i = 0; i < n; i++) {
+                    st = st * 6364136223846793005ull + 1442695040888963407ull;
+                    top[i] = pat == 0 ? (uint8_t)(st >> 56) : pat == 1 ? 255 : (uint8_t)(i & 1);
+                }
+                uint8_t *la[PG_DATASET_MAX_LEVELS], *lb[PG_DATASET_MAX_LEVELS];
+                size_t off = 0, total = 0;
+                for (int k = 0, r = R / 2; r >= 4; k++, r /= 2) {
+                    la[k] = a + off, lb[k] = b + off;
+                    off += (size_t)r * r * c;
+                }
+                total = off;
+                memset(a, 0xAA, n), memset(b, 0x55, n);
+                pg_ingest_mipmaps(top, R, c, la, s32);
+                pg_ingest_mipmaps_rows(top, R, c, lb, srow);
+                test_check(memcmp(a, b, total) == 0, "mipmaps_rows_exact",
+                           "R=%d c=%d pattern %d differs", R, c, pat);
+                free(top), free(a), free(b), free(s32), free(srow);
+            }
+
     /* EXIF: both byte orders, absent, and a segment that claims more bytes than exist */
     uint8_t be[] = {0xFF, 0xD8, 0xFF, 0xE1, 0, 34, 'E', 'x', 'i',  'f',  0,    0,   'M', 'M',
                     0,    42,   0,    0,    0, 8,  0,   1,   0x01, 0x12, 0,    3,   0,   0,

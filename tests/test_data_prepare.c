@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <png.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,20 @@
 #include "testutil.h"
 
 static char root[512];
+
+typedef struct {
+    volatile int flag;
+    double after; /* seconds */
+} canceller;
+
+static void *cancel_later(void *arg) {
+    canceller *c = arg;
+    double t = pg_time_now();
+    while (pg_time_now() - t < c->after) {
+    }
+    c->flag = 1;
+    return NULL;
+}
 
 static void path_of(char *out, const char *rel) {
     snprintf(out, 1024, "%s/%s", root, rel);
@@ -454,6 +469,69 @@ int main(void) {
                "interrupted_clean", "status %d", s);
     test_check(access(stale, F_OK) != 0, "stale_temp_removed", "%s still there", stale);
     o.cancel = NULL;
+
+    /* many more files than ring slots: the same bytes with 1 and 3 threads; a cancel
+     * while the workers and the writer are busy still leaves nothing behind */
+    {
+        char many[1024], dm1[1024], dm3[1024], dmc[1024];
+        path_of(many, "many");
+        mkdir(many, 0755);
+        uint8_t *pm = pattern(96, 80);
+        for (int i = 0; i < 160; i++) {
+            char rel[64];
+            snprintf(rel, sizeof rel, "many/m%03d.jpg", i);
+            pm[(size_t)i * 3] = (uint8_t)i; /* every image differs */
+            write_jpeg(rel, pm, 96, 80, TJPF_RGB, TJSAMP_420, 0);
+        }
+        free(pm);
+        path_of(dm1, "out/many1.pgd");
+        path_of(dm3, "out/many3.pgd");
+        path_of(dmc, "out/many_cancel.pgd");
+        pg_prepare_options om;
+        pg_prepare_options_default(&om);
+        om.resolution = 64, om.quiet = 1, om.threads = 1;
+        pg_status s1 = pg_prepare_run(many, dm1, &om);
+        om.threads = 3;
+        pg_status s3 = pg_prepare_run(many, dm3, &om);
+        size_t n1 = 0, n3 = 0;
+        uint8_t *b1 = NULL, *b3 = NULL;
+        FILE *f1 = fopen(dm1, "rb"), *f3 = fopen(dm3, "rb");
+        if (f1 && f3) {
+            fseek(f1, 0, SEEK_END), fseek(f3, 0, SEEK_END);
+            n1 = (size_t)ftell(f1), n3 = (size_t)ftell(f3);
+            rewind(f1), rewind(f3);
+            b1 = malloc(n1), b3 = malloc(n3);
+            n1 = fread(b1, 1, n1, f1), n3 = fread(b3, 1, n3, f3);
+        }
+        if (f1) fclose(f1);
+        if (f3) fclose(f3);
+        test_check(s1 == PG_OK && s3 == PG_OK && n1 > 0 && n1 == n3 && !memcmp(b1, b3, n1),
+                   "ring_threads_identical", "status %d/%d, %zu vs %zu bytes", s1, s3, n1, n3);
+        free(b1), free(b3);
+        char tmpm[1100];
+        snprintf(tmpm, sizeof tmpm, "%s.tmp-%ld", dmc, (long)getpid());
+        om.threads = 2;
+        int clean = 1, interrupted = 0;
+        for (int k = 0; k < 40; k++) {
+            canceller cn = {0, 0.0005 * k};
+            om.cancel = &cn.flag;
+            /* the cancel flag is raised by the progress of time, from a second thread */
+            pthread_t th;
+            int started = pthread_create(&th, NULL, cancel_later, &cn) == 0;
+            pg_status sc = pg_prepare_run(many, dmc, &om);
+            if (started) pthread_join(th, NULL);
+            if (sc == PG_ERR_INTERRUPTED) {
+                interrupted++;
+                clean &= access(dmc, F_OK) != 0 && access(tmpm, F_OK) != 0;
+            } else {
+                clean &= sc == PG_OK;
+                unlink(dmc);
+            }
+        }
+        om.cancel = NULL;
+        test_check(clean && interrupted > 0, "cancel_mid_run_clean",
+                   "%d interrupted runs, clean %d", interrupted, clean);
+    }
 
     /* truncated and foreign dataset files are refused with a clear message */
     if (ds) {

@@ -71,6 +71,37 @@ static void test_arena_reuse(pg_vk_context *ctx) {
     pg_graph_destroy(g);
 }
 
+/* An arena bigger than one allocation may be is spread over several buffers
+ * (forced here with a 1 MiB chunk), and the results do not change. */
+static void test_arena_chunks(pg_vk_context *ctx) {
+    setenv("PROGAN_ARENA_CHUNK_MB", "1", 1);
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = pg_input(g, "x", 4, 64, 64, 8), w = pg_input(g, "w", 3, 3, 8, 8), h = x;
+    for (int i = 0; i < 6; i++) h = pg_add(g, pg_leaky_relu(g, pg_conv2d(g, h, w, 0.2f), 0.2f), x);
+    pg_plan *plan;
+    pg_status st = pg_plan_create(ctx, g, &h, 1, &plan);
+    unsetenv("PROGAN_ARENA_CHUNK_MB");
+    if (!test_check(st == PG_OK, "arena chunks", "plan: %s", pg_error_message())) return;
+    test_check(pg_plan_buffer_count(plan) > 1, "arena chunks", "%d buffer(s) for a %.1f MiB arena",
+               pg_plan_buffer_count(plan), pg_plan_arena_bytes(plan) / 1048576.0);
+    double **leaves = test_leaves_random(g, 450);
+    for (int i = 0; i < g->count; i++) {
+        float *dst = pg_plan_input(plan, i);
+        for (long long k = 0; dst && k < pg_tensor_numel(g, i); k++) dst[k] = (float)leaves[i][k];
+    }
+    ref_values r;
+    ref_eval(g, leaves, &r);
+    pg_plan_poison(plan, 0x7fc00000u);
+    double err = pg_plan_run(plan) == PG_OK ? test_norm_error(pg_plan_output(plan, h), r.values[h],
+                                                              (size_t)pg_tensor_numel(g, h))
+                                            : INFINITY;
+    test_check(err < 1e-5, "arena chunks", "relative error %.3g", err);
+    ref_values_free(&r);
+    test_leaves_free(g, leaves);
+    pg_plan_destroy(plan);
+    pg_graph_destroy(g);
+}
+
 /* Adam and EMA update persistent tensors in place, step after step, as the
  * float64 reference does; a set skip flag leaves everything unchanged. */
 static void test_optimizers(pg_vk_context *ctx) {
@@ -241,6 +272,7 @@ int main(void) {
     if (!ctx) return test_finish("test_graph") | 1;
     test_replay(ctx);
     test_arena_reuse(ctx);
+    test_arena_chunks(ctx);
     test_optimizers(ctx);
     test_rmsprop_clip(ctx);
     test_errors(ctx);

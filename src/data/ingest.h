@@ -85,6 +85,11 @@ void pg_ingest_resize(const uint8_t *src, int src_w, int c, int sx, int sy, int 
  * reference exactly (all partial sums are exact). dst[i] points at level R >> (i+1). */
 void pg_ingest_mipmaps(const uint8_t *top, int R, int c, uint8_t *const *dst, uint32_t *scratch);
 
+/* The same levels, bit for bit, with contiguous row loops the compiler vectorises
+ * (mipmap.c). scratch holds pg_ingest_mipmaps_scratch_bytes(R, c) bytes. */
+size_t pg_ingest_mipmaps_scratch_bytes(int R, int c);
+void pg_ingest_mipmaps_rows(const uint8_t *top, int R, int c, uint8_t *const *dst, void *scratch);
+
 /* The EXIF orientation (1..8) in a JPEG's APP1 segment, 1 when absent or malformed. */
 int pg_ingest_exif_orientation(const uint8_t *jpeg, size_t size);
 

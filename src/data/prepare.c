@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <omp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,12 +291,125 @@ static pg_status finalize(int fd, const char *path, const pg_dataset_header *cap
     return s;
 }
 
-#define WRITEBACK_BYTES (64ll << 20) /* start the disk writes after this many new bytes */
+#define WRITEBACK_BYTES (64ll << 20)  /* start the disk writes after this many new bytes */
+#define RING_BYTES      (256ll << 20) /* the finished-image ring holds about this much */
 
-/* The decode loop: files in parallel (dynamic, one at a time); each finished image is
- * written into the temporary file, and its top level hashed, in path order by the ordered
- * section while the other threads go on decoding. Writeback to disk is started as the
- * file grows, so that the final fsync has little left to do. */
+/* A finished image waiting for the writer: every level, and the outcome of its file. */
+typedef struct {
+    uint8_t *img;
+    pg_ingest_result res;
+    int index;  /* the file it holds */
+    int ready;  /* filled by a worker, not yet taken by the writer */
+    int loaded; /* 0: the worker saw the cancel flag and decoded nothing */
+} ring_slot;
+
+/* The ring between the decoding threads and the writer thread. File i goes into slot
+ * i % n_slots once the writer has finished file i - n_slots, so the writer always
+ * finds its next file in path order, and workers wait only when the writer is n_slots
+ * files behind. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t filled, freed;
+    ring_slot *slot;
+    int n_slots;
+    int next; /* the writer has finished every file below this */
+    int stop; /* set by the writer on an error or a cancel: workers skip the rest */
+    /* the writer's inputs */
+    run_state *rs;
+    const pg_prepare_options *o;
+    const pg_dataset_header *cap;
+    int fd, work_c, *all_gray;
+    const char *tmp_path;
+    top_hash *th;
+    size_t img_bytes;
+    /* the writer's results */
+    pg_status s;
+    char msg[2048]; /* the writer's error message (messages are per thread) */
+    double t_write, t_hash;
+} ring;
+
+/* Writes one finished image (or records its skip) in path order: the body that was the
+ * ordered section. Returns PG_OK or the error that stops the run. */
+static pg_status write_one(ring *rg, int i, ring_slot *sl, long long *unsynced) {
+    run_state *rs = rg->rs;
+    const pg_prepare_options *o = rg->o;
+    const pg_dataset_header *cap = rg->cap;
+    const pg_walk_list *l = rs->list;
+    if ((o->cancel && *o->cancel) || !sl->loaded)
+        return PG_FAIL(PG_ERR_INTERRUPTED,
+                       "prepare interrupted after %d of %d files; nothing was written under "
+                       "the final name",
+                       i, l->count);
+    const pg_ingest_result *r = &sl->res;
+    rs->out[i] = (file_outcome){(uint8_t)r->skip, (uint8_t)r->source_gray, (uint16_t)r->conv};
+    if (r->skip != PG_SKIP_NONE) {
+        rs->detail[i] = r->detail[0] ? strdup(r->detail) : NULL;
+        return PG_OK;
+    }
+    top_hash *th = rg->th;
+    if (!r->source_gray) *rg->all_gray = 0, th->gray_live = 0;
+    double tw = pg_time_now();
+    const uint8_t *p = sl->img;
+    pg_status e = PG_OK;
+    for (uint32_t k = 0; k < cap->levels && e == PG_OK; k++) {
+        size_t lb = (size_t)cap->level_res[k] * cap->level_res[k] * rg->work_c;
+        e = pwrite_all(rg->fd, p, lb, cap->level_offset[k] + (uint64_t)rs->written * lb,
+                       rg->tmp_path);
+        p += lb;
+    }
+    if (e != PG_OK) return e;
+    double th0 = pg_time_now();
+    rg->t_write += th0 - tw;
+    int R = o->resolution;
+    XXH3_128bits_update(th->st[0], sl->img, (size_t)R * R * rg->work_c);
+    if (th->gray_live) {
+        for (size_t k = 0; k < (size_t)R * R; k++) th->gray_buf[k] = sl->img[3 * k];
+        XXH3_128bits_update(th->st[1], th->gray_buf, (size_t)R * R);
+    }
+    rg->t_hash += pg_time_now() - th0;
+    rs->written++;
+    *unsynced += (long long)rg->img_bytes;
+    if (*unsynced >= WRITEBACK_BYTES) {
+        /* asynchronous: queues the dirty pages for writing */
+        (void)sync_file_range(rg->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        *unsynced = 0;
+    }
+    return PG_OK;
+}
+
+/* The writer thread: takes the files in path order as the workers finish them. */
+static void *writer_main(void *arg) {
+    ring *rg = arg;
+    const pg_walk_list *l = rg->rs->list;
+    double t0 = pg_time_now(), last = t0;
+    long long unsynced = 0;
+    for (int i = 0; i < l->count; i++) {
+        ring_slot *sl = &rg->slot[i % rg->n_slots];
+        pthread_mutex_lock(&rg->mu);
+        while (!(sl->ready && sl->index == i)) pthread_cond_wait(&rg->filled, &rg->mu);
+        pthread_mutex_unlock(&rg->mu);
+        pg_status e = write_one(rg, i, sl, &unsynced);
+        pthread_mutex_lock(&rg->mu);
+        sl->ready = 0;
+        if (e == PG_OK)
+            rg->next = i + 1;
+        else {
+            rg->s = e;
+            snprintf(rg->msg, sizeof rg->msg, "%s", pg_error_message());
+            rg->stop = 1;
+        }
+        pthread_cond_broadcast(&rg->freed);
+        pthread_mutex_unlock(&rg->mu);
+        if (e != PG_OK) break;
+        progress(rg->o, i + 1, l->count, rg->rs->written, t0, &last, i + 1 == l->count);
+    }
+    return NULL;
+}
+
+/* The decode loop: files in parallel (dynamic, one at a time) into the slots of a ring;
+ * a writer thread writes each finished image into the temporary file, and hashes its top
+ * level, in path order while the workers go on decoding. Writeback to disk is started as
+ * the file grows, so that the final fsync has little left to do. */
 static pg_status convert_all(run_state *rs, const pg_prepare_options *o, int work_c,
                              const pg_dataset_header *cap, int fd, const char *tmp_path,
                              int *all_gray, top_hash *th, pg_prepare_timing *tm) {
@@ -305,106 +419,94 @@ static pg_status convert_all(run_state *rs, const pg_prepare_options *o, int wor
     size_t img_bytes = 0;
     for (uint32_t i = 0; i < cap->levels; i++)
         img_bytes += (size_t)cap->level_res[i] * cap->level_res[i] * work_c;
-    uint8_t *buf = malloc(img_bytes * T);
+    /* at least two slots a worker, more while they stay under RING_BYTES, at most 8 a
+     * worker, never more than the files */
+    long long fit = RING_BYTES / (long long)img_bytes;
+    int S = (int)PG_MAX(2ll * T, PG_MIN(fit, 8ll * T));
+    S = PG_MAX(1, PG_MIN(S, l->count));
+    ring rg = {.n_slots = S,
+               .rs = rs,
+               .o = o,
+               .cap = cap,
+               .fd = fd,
+               .work_c = work_c,
+               .all_gray = all_gray,
+               .tmp_path = tmp_path,
+               .th = th,
+               .img_bytes = img_bytes,
+               .s = PG_OK};
+    uint8_t *buf = malloc(img_bytes * S);
+    rg.slot = calloc((size_t)S, sizeof *rg.slot);
     pg_ingest_worker **wk = calloc((size_t)T, sizeof *wk);
-    uint32_t **scratch = calloc((size_t)T, sizeof *scratch);
-    pg_ingest_result *res = calloc((size_t)T, sizeof *res);
+    void **scratch = calloc((size_t)T, sizeof *scratch);
     double *t_mip = calloc((size_t)T, sizeof *t_mip);
     pg_status s = PG_OK;
-    if (!buf || !wk || !scratch || !res || !t_mip)
+    if (!buf || !rg.slot || !wk || !scratch || !t_mip)
         s = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of decode buffers",
-                    img_bytes * T);
+                    img_bytes * S);
+    for (int k = 0; k < S && s == PG_OK; k++) rg.slot[k].img = buf + img_bytes * k;
     for (int t = 0; t < T && s == PG_OK; t++) {
         s = pg_ingest_worker_create(&wk[t]);
-        scratch[t] = malloc(sizeof(uint32_t) * (size_t)(R / 2) * (R / 2) * work_c + 16);
+        scratch[t] = malloc(pg_ingest_mipmaps_scratch_bytes(R, work_c));
         if (s == PG_OK && !scratch[t]) s = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "no mipmap scratch");
     }
     pg_ingest_params ip = {R, work_c, o->crop, o->upscale, o->max_pixels};
-    double t0 = pg_time_now(), last = t0, t_write = 0, t_hash = 0;
-    long long unsynced = 0;
-    int stop = s != PG_OK;
-    char msg[2048] = ""; /* the error of the ordered section (the message is per thread) */
+    double t0 = pg_time_now();
     *all_gray = 1;
-    if (!stop) {
+    pthread_t writer;
+    int started = 0, inited = s == PG_OK;
+    if (inited) {
+        pthread_mutex_init(&rg.mu, NULL);
+        pthread_cond_init(&rg.filled, NULL);
+        pthread_cond_init(&rg.freed, NULL);
+        int err = pthread_create(&writer, NULL, writer_main, &rg);
+        if (err)
+            s = PG_FAIL(PG_ERR_IO, "cannot start the writer thread: %s", strerror(err));
+        else
+            started = 1;
+    }
+    if (started) {
 #pragma omp parallel num_threads(T)
         {
             int t = omp_get_thread_num();
-            uint8_t *img = buf + img_bytes * t;
-            pg_ingest_result *r = &res[t];
-#pragma omp for ordered schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1)
             for (int i = 0; i < l->count; i++) {
-                int halt;
-#pragma omp atomic read
-                halt = stop;
-                if (!halt && !(o->cancel && *o->cancel)) {
-                    pg_ingest_load_square(wk[t], l->files[i].path, &ip, img, r);
-                    if (r->skip == PG_SKIP_NONE && cap->levels > 1) {
+                ring_slot *sl = &rg.slot[i % S];
+                pthread_mutex_lock(&rg.mu);
+                while (!rg.stop && i >= rg.next + S) pthread_cond_wait(&rg.freed, &rg.mu);
+                int halt = rg.stop;
+                pthread_mutex_unlock(&rg.mu);
+                if (halt) continue; /* the writer has stopped: nobody takes this file */
+                sl->loaded = !(o->cancel && *o->cancel);
+                if (sl->loaded) {
+                    pg_ingest_load_square(wk[t], l->files[i].path, &ip, sl->img, &sl->res);
+                    if (sl->res.skip == PG_SKIP_NONE && cap->levels > 1) {
                         double tm0 = pg_time_now();
                         uint8_t *lv[PG_DATASET_MAX_LEVELS];
                         size_t off = (size_t)R * R * work_c;
                         for (uint32_t k = 1; k < cap->levels; k++) {
-                            lv[k - 1] = img + off;
+                            lv[k - 1] = sl->img + off;
                             off += (size_t)cap->level_res[k] * cap->level_res[k] * work_c;
                         }
-                        pg_ingest_mipmaps(img, R, work_c, lv, scratch[t]);
+                        pg_ingest_mipmaps_rows(sl->img, R, work_c, lv, scratch[t]);
                         t_mip[t] += pg_time_now() - tm0;
                     }
                 }
-#pragma omp ordered
-                {
-                    pg_status e = PG_OK;
-                    if (!stop && o->cancel && *o->cancel)
-                        e = PG_FAIL(PG_ERR_INTERRUPTED,
-                                    "prepare interrupted after %d of %d files; nothing "
-                                    "was written under the final name",
-                                    i, l->count);
-                    if (!stop && e == PG_OK) {
-                        rs->out[i] = (file_outcome){(uint8_t)r->skip, (uint8_t)r->source_gray,
-                                                    (uint16_t)r->conv};
-                        if (r->skip != PG_SKIP_NONE)
-                            rs->detail[i] = r->detail[0] ? strdup(r->detail) : NULL;
-                        else {
-                            if (!r->source_gray) *all_gray = 0, th->gray_live = 0;
-                            double tw = pg_time_now();
-                            const uint8_t *p = img;
-                            for (uint32_t k = 0; k < cap->levels && e == PG_OK; k++) {
-                                size_t lb = (size_t)cap->level_res[k] * cap->level_res[k] * work_c;
-                                e = pwrite_all(fd, p, lb,
-                                               cap->level_offset[k] + (uint64_t)rs->written * lb,
-                                               tmp_path);
-                                p += lb;
-                            }
-                            double th0 = pg_time_now();
-                            t_write += th0 - tw;
-                            size_t top = (size_t)R * R * work_c;
-                            XXH3_128bits_update(th->st[0], img, top);
-                            if (th->gray_live) {
-                                for (size_t k = 0; k < (size_t)R * R; k++)
-                                    th->gray_buf[k] = img[3 * k];
-                                XXH3_128bits_update(th->st[1], th->gray_buf, (size_t)R * R);
-                            }
-                            t_hash += pg_time_now() - th0;
-                            rs->written++;
-                            unsynced += (long long)img_bytes;
-                            if (unsynced >= WRITEBACK_BYTES) {
-                                /* asynchronous: queues the dirty pages for writing */
-                                (void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-                                unsynced = 0;
-                            }
-                        }
-                    }
-                    if (!stop && e != PG_OK) {
-                        s = e;
-                        snprintf(msg, sizeof msg, "%s", pg_error_message());
-#pragma omp atomic write
-                        stop = 1;
-                    }
-                    if (!stop)
-                        progress(o, i + 1, l->count, rs->written, t0, &last, i + 1 == l->count);
-                }
+                pthread_mutex_lock(&rg.mu);
+                sl->index = i;
+                sl->ready = 1;
+                pthread_cond_signal(&rg.filled);
+                pthread_mutex_unlock(&rg.mu);
             }
         }
-        if (s != PG_OK) pg_error_set(s, __FILE__, __LINE__, "%s", msg);
+        pthread_join(writer, NULL);
+        s = rg.s;
+        if (s != PG_OK) pg_error_set(s, __FILE__, __LINE__, "%s", rg.msg);
+    }
+    if (inited) {
+        pthread_mutex_destroy(&rg.mu);
+        pthread_cond_destroy(&rg.filled);
+        pthread_cond_destroy(&rg.freed);
     }
     for (int t = 0; t < T && wk; t++) {
         if (tm && wk[t]) {
@@ -415,11 +517,11 @@ static pg_status convert_all(run_state *rs, const pg_prepare_options *o, int wor
         pg_ingest_worker_destroy(wk[t]);
         if (scratch) free(scratch[t]);
     }
-    if (tm) tm->convert += pg_time_now() - t0, tm->write += t_write, tm->hash += t_hash;
+    if (tm) tm->convert += pg_time_now() - t0, tm->write += rg.t_write, tm->hash += rg.t_hash;
     free(wk);
     free(scratch);
-    free(res);
     free(t_mip);
+    free(rg.slot);
     free(buf);
     return s;
 }

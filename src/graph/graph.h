@@ -178,6 +178,9 @@ pg_status pg_plan_wait(pg_plan *p);
 /* Device bytes of the planned activation arena (reported in stats). */
 uint64_t pg_plan_arena_bytes(const pg_plan *p);
 int pg_plan_dispatch_count(const pg_plan *p);
+/* Device buffers behind the arena (more than one when it exceeds
+ * maxMemoryAllocationSize, or $PROGAN_ARENA_CHUNK_MB). */
+int pg_plan_buffer_count(const pg_plan *p);
 /* With timestamps on (PROGAN_PROFILE=1), prints a per-op time table of the last run. */
 void pg_plan_profile_print(pg_plan *p, FILE *out);
 /* Total GPU time of the last run in seconds (0 without timestamps). */

@@ -24,8 +24,12 @@ struct pg_plan {
     uint64_t *offset;  /* root node -> byte offset in the arena (NO_OFFSET for externals) */
     uint64_t *scratch_offset, *scratch_bytes; /* per node, for two-pass kernels */
     uint64_t *upload_offset, *readback_offset;
-    pg_vk_buffer arena, upload, readback;
+    pg_vk_buffer upload, readback;
     uint64_t arena_bytes;
+    uint64_t chunk_bytes; /* the arena is n_arenas buffers of this many bytes (the last smaller);
+                             no tensor straddles two */
+    int n_arenas;
+    pg_vk_buffer *arenas;
     int n_dispatch;
     plan_dispatch *dispatches;
     VkDescriptorPool pool;
@@ -129,6 +133,31 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
     int n_live = 0;
     uint64_t end = 0;
     uint64_t max_range = p->ctx->info.max_storage_buffer_range;
+    /* The arena is cut into buffers of at most maxMemoryAllocationSize (smaller
+     * with PROGAN_ARENA_CHUNK_MB, so tests exercise the cut), never smaller than
+     * the largest tensor; placements never straddle a cut. */
+    uint64_t largest = PG_VK_ALIGN;
+    for (int i = 0; i < p->n_nodes; i++) {
+        if (!needed[i]) continue;
+        if (p->root[i] == i && p->nodes[i].op != PG_OP_EXTERNAL && has_output(&p->nodes[i]))
+            largest = PG_MAX(largest, align_up(node_bytes(&p->nodes[i])));
+        largest = PG_MAX(largest, align_up(p->scratch_bytes[i]));
+    }
+    uint64_t chunk =
+        p->ctx->info.max_allocation_size ? p->ctx->info.max_allocation_size : (uint64_t)1 << 40;
+    const char *env = getenv("PROGAN_ARENA_CHUNK_MB");
+    if (env && atoll(env) > 0) chunk = PG_MIN(chunk, (uint64_t)atoll(env) << 20);
+    chunk = chunk / PG_VK_ALIGN * PG_VK_ALIGN;
+    if (largest > chunk && largest > p->ctx->info.max_allocation_size &&
+        p->ctx->info.max_allocation_size) {
+        free(live);
+        return PG_FAIL(PG_ERR_UNSUPPORTED,
+                       "a tensor of %.1f MiB exceeds this device's "
+                       "maxMemoryAllocationSize: use a smaller batch",
+                       largest / 1048576.0);
+    }
+    chunk = PG_MAX(chunk, largest);
+    p->chunk_bytes = chunk;
     for (int level = 0; level <= top; level++) {
         int kept = 0; /* free blocks whose last reader ran before this level */
         for (int b = 0; b < n_live; b++)
@@ -151,11 +180,13 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
                                n->name, pg_shape_str(n->shape), node_bytes(n) / 1048576.0,
                                max_range / 1048576.0);
             }
-            uint64_t at = 0; /* live is kept sorted by offset */
+            uint64_t at = 0; /* live is sorted by offset and does not overlap */
             int pos = 0;
-            for (; pos < n_live; pos++) {
-                if (live[pos].offset >= at + size) break;
-                if (live[pos].offset + live[pos].size > at) at = live[pos].offset + live[pos].size;
+            for (;;) {
+                if (at / chunk != (at + size - 1) / chunk) at = (at / chunk + 1) * chunk;
+                while (pos < n_live && live[pos].offset + live[pos].size <= at) pos++;
+                if (pos == n_live || live[pos].offset >= at + size) break; /* fits before it */
+                at = live[pos].offset + live[pos].size;
             }
             memmove(&live[pos + 1], &live[pos], (size_t)(n_live - pos) * sizeof *live);
             live[pos] = (arena_block){at, size, scratch ? level : last_use[i]};
@@ -172,13 +203,19 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
     return PG_OK;
 }
 
+/* A range of the virtual arena: the buffer holding it and the offset there. */
+static pg_vk_range arena_range(const pg_plan *p, uint64_t offset, uint64_t size) {
+    uint64_t k = offset / p->chunk_bytes;
+    return (pg_vk_range){&p->arenas[k], offset - k * p->chunk_bytes, size};
+}
+
 /* The device range of a node's bytes (through reshapes). */
 static pg_vk_range node_range(const pg_plan *p, int t) {
     int r = p->root[t];
     const pg_node *n = &p->nodes[r];
     if (n->op == PG_OP_EXTERNAL)
         return (pg_vk_range){n->storage.buffer, n->storage.offset, node_bytes(&p->nodes[t])};
-    return (pg_vk_range){&p->arena, p->offset[r], node_bytes(&p->nodes[t])};
+    return arena_range(p, p->offset[r], node_bytes(&p->nodes[t]));
 }
 
 static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_outputs, int *top) {
@@ -252,7 +289,15 @@ static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outp
         p->readback_offset[i] = down;
         down += align_up(node_bytes(&p->nodes[i]));
     }
-    PG_TRY(pg_vk_buffer_create(p->ctx, p->arena_bytes, PG_VK_MEMORY_DEVICE, &p->arena));
+    p->n_arenas = (int)((p->arena_bytes + p->chunk_bytes - 1) / p->chunk_bytes);
+    if (p->n_arenas < 1) p->n_arenas = 1;
+    p->arenas = calloc((size_t)p->n_arenas, sizeof *p->arenas);
+    if (!p->arenas) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    for (int k = 0; k < p->n_arenas; k++) {
+        uint64_t begin = (uint64_t)k * p->chunk_bytes;
+        uint64_t size = PG_MIN(p->chunk_bytes, p->arena_bytes - begin);
+        PG_TRY(pg_vk_buffer_create(p->ctx, size, PG_VK_MEMORY_DEVICE, &p->arenas[k]));
+    }
     PG_TRY(pg_vk_buffer_create(p->ctx, up, PG_VK_MEMORY_UPLOAD, &p->upload));
     PG_TRY(pg_vk_buffer_create(p->ctx, down, PG_VK_MEMORY_READBACK, &p->readback));
     memset(p->upload.mapped, 0, p->upload.size);
@@ -269,10 +314,9 @@ static pg_status descriptors_write(pg_plan *p, int node, const pg_dispatch *d,
     VkDescriptorBufferInfo bi[PG_VK_MAX_BINDINGS];
     VkWriteDescriptorSet w[PG_VK_MAX_BINDINGS];
     for (int b = 0; b < d->n_bindings; b++) {
-        pg_vk_range r =
-            d->bindings[b] == PG_BIND_SCRATCH
-                ? (pg_vk_range){&p->arena, p->scratch_offset[node], p->scratch_bytes[node]}
-                : node_range(p, d->bindings[b]);
+        pg_vk_range r = d->bindings[b] == PG_BIND_SCRATCH
+                            ? arena_range(p, p->scratch_offset[node], p->scratch_bytes[node])
+                            : node_range(p, d->bindings[b]);
         if (r.offset % p->ctx->info.min_storage_alignment)
             return PG_FAIL(PG_ERR_INVALID,
                            "tensor %s sits at offset %llu, not a multiple of "
@@ -434,7 +478,8 @@ void pg_plan_destroy(pg_plan *p) {
     if (p->fence) vkDestroyFence(ctx->device, p->fence, NULL);
     if (p->cmd) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &p->cmd);
     if (p->pool) vkDestroyDescriptorPool(ctx->device, p->pool, NULL);
-    pg_vk_buffer_destroy(ctx, &p->arena);
+    for (int k = 0; k < p->n_arenas; k++) pg_vk_buffer_destroy(ctx, &p->arenas[k]);
+    free(p->arenas);
     pg_vk_buffer_destroy(ctx, &p->upload);
     pg_vk_buffer_destroy(ctx, &p->readback);
     free(p->nodes);
@@ -462,7 +507,8 @@ const float *pg_plan_output(pg_plan *p, pg_tensor t) {
 pg_status pg_plan_poison(pg_plan *p, uint32_t pattern) {
     VkCommandBuffer cmd;
     PG_TRY(pg_vk_oneshot_begin(p->ctx, &cmd));
-    vkCmdFillBuffer(cmd, p->arena.buffer, 0, VK_WHOLE_SIZE, pattern);
+    for (int k = 0; k < p->n_arenas; k++)
+        vkCmdFillBuffer(cmd, p->arenas[k].buffer, 0, VK_WHOLE_SIZE, pattern);
     pg_vk_cmd_barrier(cmd);
     PG_TRY(pg_vk_oneshot_submit(p->ctx, cmd));
     uint32_t *r = p->readback.mapped;
@@ -504,6 +550,10 @@ pg_status pg_plan_run(pg_plan *p) {
 
 uint64_t pg_plan_arena_bytes(const pg_plan *p) {
     return p->arena_bytes;
+}
+
+int pg_plan_buffer_count(const pg_plan *p) {
+    return p->n_arenas;
 }
 
 int pg_plan_dispatch_count(const pg_plan *p) {
