@@ -307,6 +307,11 @@ static pg_status session(pg_run *r) {
            r->ctx->info.name, r->dataset_path, pg_dataset_count(r->dataset),
            pg_dataset_resolution(r->dataset), pg_dataset_resolution(r->dataset),
            pg_dataset_channels(r->dataset));
+    if (!resume_path[0]) { /* the run folder documents its own schedule */
+        fprintf(r->log, "phase timeline:\n");
+        pg_schedule_print_timeline(&r->o, r->log);
+        fflush(r->log);
+    }
     PG_TRY(pg_train_state_create(r->ctx, &r->o.model, &r->state));
     pg_log(PG_LOG_INFO, "G %llu parameters, D %llu parameters; run folder %s",
            (unsigned long long)pg_param_set_count(&r->state.gset),
