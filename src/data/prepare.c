@@ -127,6 +127,9 @@ static pg_status write_report(const run_state *rs, const char *src_dir, const ch
             skipped++;
         }
     }
+    /* auto channels decode gray as RGB and reduce at the end: a 1-channel dataset
+     * expanded nothing */
+    if (channels == 1) conv_count[PG_CONV_GRAY_EXPANDED] = 0;
     fprintf(f, "progan prepare report\n");
     fprintf(f, "source:   %s (%d image files, %lld other files ignored)\n", src_dir, l->count,
             l->ignored);
