@@ -7,6 +7,7 @@
 #include "testutil.h"
 #include "train/train.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -78,7 +79,7 @@ int main(void) {
     int phases = 0;
     double last_phase_mib = 0;
     while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, "phase ", 6)) continue;
+        if (strncmp(line, "phase ", 6) || !isdigit((unsigned char)line[6])) continue;
         phases++;
         char *mib = strstr(line, " MiB of activations");
         while (mib && mib > line && mib[-1] != ' ') mib--;
