@@ -9,6 +9,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Fills every input of plan with random values (seed), poisons the arena,
+ * runs it, and returns the relative error of output `out` against float64. */
+static double plan_error(pg_plan *plan, const pg_graph *g, pg_tensor out, uint64_t seed) {
+    double **leaves = test_leaves_random(g, seed);
+    for (int i = 0; i < g->count; i++) {
+        float *dst = pg_plan_input(plan, i);
+        for (long long k = 0; dst && k < pg_tensor_numel(g, i); k++) dst[k] = (float)leaves[i][k];
+    }
+    ref_values r;
+    ref_eval(g, leaves, &r);
+    double err = pg_plan_poison(plan, 0x7fc00000u) == PG_OK && pg_plan_run(plan) == PG_OK
+                     ? test_norm_error(pg_plan_output(plan, out), r.values[out],
+                                       (size_t)pg_tensor_numel(g, out))
+                     : INFINITY;
+    ref_values_free(&r);
+    test_leaves_free(g, leaves);
+    return err;
+}
+
 /* One plan replayed with three different input sets matches the reference each time. */
 static void test_replay(pg_vk_context *ctx) {
     pg_graph *g = pg_graph_create();
@@ -21,21 +40,8 @@ static void test_replay(pg_vk_context *ctx) {
                     pg_error_message()))
         return;
     for (int run = 0; run < 3; run++) {
-        double **leaves = test_leaves_random(g, 300 + (uint64_t)run);
-        for (int i = 0; i < g->count; i++) {
-            float *dst = pg_plan_input(plan, i);
-            for (long long k = 0; dst && k < pg_tensor_numel(g, i); k++)
-                dst[k] = (float)leaves[i][k];
-        }
-        ref_values r;
-        ref_eval(g, leaves, &r);
-        int ok = pg_plan_run(plan) == PG_OK;
-        double err = ok ? test_norm_error(pg_plan_output(plan, z), r.values[z],
-                                          (size_t)pg_tensor_numel(g, z))
-                        : INFINITY;
+        double err = plan_error(plan, g, z, 300 + (uint64_t)run);
         test_check(err < 1e-5, "replay", "run %d: relative error %.3g", run, err);
-        ref_values_free(&r);
-        test_leaves_free(g, leaves);
     }
     pg_plan_destroy(plan);
     pg_graph_destroy(g);
@@ -55,23 +61,13 @@ static void test_arena_reuse(pg_vk_context *ctx) {
     test_check(pg_plan_arena_bytes(plan) <= 4 * one, "arena reuse",
                "arena %llu bytes for tensors of %llu: liveness reuse is not working",
                (unsigned long long)pg_plan_arena_bytes(plan), (unsigned long long)one);
-    double **leaves = test_leaves_random(g, 400);
-    for (long long k = 0; k < pg_tensor_numel(g, x); k++)
-        pg_plan_input(plan, x)[k] = (float)leaves[x][k];
-    ref_values r;
-    ref_eval(g, leaves, &r);
-    pg_plan_poison(plan, 0x7fc00000u);
-    double err = pg_plan_run(plan) == PG_OK ? test_norm_error(pg_plan_output(plan, h), r.values[h],
-                                                              (size_t)pg_tensor_numel(g, h))
-                                            : INFINITY;
+    double err = plan_error(plan, g, h, 400);
     test_check(err < 1e-5, "arena reuse", "result relative error %.3g", err);
-    ref_values_free(&r);
-    test_leaves_free(g, leaves);
     pg_plan_destroy(plan);
     pg_graph_destroy(g);
 }
 
-/* An arena bigger than one allocation may be is spread over several buffers
+/* An arena bigger than one allocation may be spread over several buffers
  * (forced here with a 1 MiB chunk), and the results do not change. */
 static void test_arena_chunks(pg_vk_context *ctx) {
     setenv("PROGAN_ARENA_CHUNK_MB", "1", 1);
@@ -84,20 +80,8 @@ static void test_arena_chunks(pg_vk_context *ctx) {
     if (!test_check(st == PG_OK, "arena chunks", "plan: %s", pg_error_message())) return;
     test_check(pg_plan_buffer_count(plan) > 1, "arena chunks", "%d buffer(s) for a %.1f MiB arena",
                pg_plan_buffer_count(plan), pg_plan_arena_bytes(plan) / 1048576.0);
-    double **leaves = test_leaves_random(g, 450);
-    for (int i = 0; i < g->count; i++) {
-        float *dst = pg_plan_input(plan, i);
-        for (long long k = 0; dst && k < pg_tensor_numel(g, i); k++) dst[k] = (float)leaves[i][k];
-    }
-    ref_values r;
-    ref_eval(g, leaves, &r);
-    pg_plan_poison(plan, 0x7fc00000u);
-    double err = pg_plan_run(plan) == PG_OK ? test_norm_error(pg_plan_output(plan, h), r.values[h],
-                                                              (size_t)pg_tensor_numel(g, h))
-                                            : INFINITY;
+    double err = plan_error(plan, g, h, 450);
     test_check(err < 1e-5, "arena chunks", "relative error %.3g", err);
-    ref_values_free(&r);
-    test_leaves_free(g, leaves);
     pg_plan_destroy(plan);
     pg_graph_destroy(g);
 }

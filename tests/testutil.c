@@ -66,18 +66,3 @@ double test_rel_error(const float *a, const double *b, size_t n, double floor_ab
     if (worst_index) *worst_index = wi;
     return worst;
 }
-
-double test_rel_error_d(const double *a, const double *b, size_t n, double floor_abs,
-                        size_t *worst_index) {
-    double worst = 0;
-    size_t wi = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = rel_error(a[i], b[i], floor_abs);
-        if (!(e <= worst)) {
-            worst = e;
-            wi = i;
-        }
-    }
-    if (worst_index) *worst_index = wi;
-    return worst;
-}

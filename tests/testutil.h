@@ -27,8 +27,6 @@ void test_fill_uniform_f(float *x, size_t n, uint64_t seed);
 /* Largest |a-b| / max(|b|, floor) over the arrays; NaN or Inf anywhere gives +Inf. */
 double test_rel_error(const float *a, const double *b, size_t n, double floor_abs,
                       size_t *worst_index);
-double test_rel_error_d(const double *a, const double *b, size_t n, double floor_abs,
-                        size_t *worst_index);
 
 #endif
 
@@ -70,5 +68,5 @@ void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *
 /* For a scalar loss of INPUT nodes xs: builds d loss / d xs, checks the float64
  * reference of that gradient graph against central finite differences of the
  * loss, and the device values against the reference. */
-void test_loss_grad_check(const char *name, pg_graph *g, pg_tensor loss, const pg_tensor *xs,
-                          int n, double tol, uint64_t seed);
+void test_loss_grad_check(const char *name, pg_graph *g, pg_tensor loss, const pg_tensor *xs, int n,
+                          double tol, uint64_t seed);

@@ -26,9 +26,12 @@ static int groups_of(pg_train_state *s, tensor_group g[7]) {
     return 7;
 }
 
-/* "G.b4.conv.weight" under prefix "Gs." -> "Gs.b4.conv.weight". */
-static void tensor_name(const char *prefix, const pg_param *p, char *out, size_t size) {
-    snprintf(out, size, "%s%s", prefix, strchr(p->name, '.') + 1);
+/* The checkpoint name of a parameter under a prefix ("G.b4.conv.weight" under
+ * "Gs." -> "Gs.b4.conv.weight") and its PyTorch shape. */
+static void tensor_key(const char *prefix, const pg_param *p, char *name, size_t size,
+                       int64_t shape[4]) {
+    snprintf(name, size, "%s%s", prefix, strchr(p->name, '.') + 1);
+    for (int d = 0; d < p->pt_ndim; d++) shape[d] = p->pt_shape[d];
 }
 
 pg_status pg_state_download(pg_vk_context *ctx, const pg_vk_buffer *b, const pg_param_set *set,
@@ -79,8 +82,7 @@ pg_status pg_checkpoint_save(pg_vk_context *ctx, const char *path, const pg_trai
             const pg_param *prm = &set->params[i];
             char name[96];
             int64_t shape[4];
-            for (int d = 0; d < prm->pt_ndim; d++) shape[d] = prm->pt_shape[d];
-            tensor_name(groups[k].prefix, prm, name, sizeof name);
+            tensor_key(groups[k].prefix, prm, name, sizeof name, shape);
             pg_param_to_pytorch(prm, host[k] + prm->offset, pt[k] + prm->offset);
             st = pg_safetensors_writer_add(w, name, PG_DTYPE_F32, prm->pt_ndim, shape,
                                            pt[k] + prm->offset);
@@ -188,8 +190,7 @@ pg_status pg_checkpoint_load(pg_vk_context *ctx, const char *path, pg_train_stat
             const pg_param *prm = &set->params[i];
             char name[96];
             int64_t shape[4];
-            for (int d = 0; d < prm->pt_ndim; d++) shape[d] = prm->pt_shape[d];
-            tensor_name(groups[k].prefix, prm, name, sizeof name);
+            tensor_key(groups[k].prefix, prm, name, sizeof name, shape);
             const pg_safetensors_tensor *t;
             st = pg_safetensors_reader_expect(r, name, PG_DTYPE_F32, prm->pt_ndim, shape, &t);
             if (st != PG_OK) break;
