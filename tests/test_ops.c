@@ -33,6 +33,28 @@ static void case_conv2d(int n, int h, int w, int ci, int co, int k, int second, 
     pg_graph_destroy(g);
 }
 
+/* Any kernel, stride and padding (Inception's shapes): the general kernel. */
+static void case_conv2d_ex(int n, int h, int w, int ci, int co, int kh, int kw, int stride, int py,
+                           int px, int second, uint64_t seed) {
+    char name[128];
+    snprintf(name, sizeof name, "conv2d %dx%d s%d p%d,%d x[%d,%d,%d,%d] -> %d", kh, kw, stride, py,
+             px, n, h, w, ci, co);
+    pg_graph *g = pg_graph_create();
+    pg_tensor xs[2] = {in4(g, n, h, w, ci), in4(g, kh, kw, ci, co)};
+    pg_tensor y = pg_conv2d_ex(g, xs[0], xs[1], stride, py, px, 0.37f);
+    test_op_check(name, g, y, xs, 2, second, TOL, seed);
+    pg_graph_destroy(g);
+}
+
+/* The general kernel on ProGAN's own shapes too (PROGAN_CONV=general), so the
+ * two kernels are checked on the same cases. */
+static void case_conv2d_forced_general(void) {
+    setenv("PROGAN_CONV", "general", 1);
+    case_conv2d(2, 5, 6, 5, 7, 3, 1, 130);
+    case_conv2d(1, 4, 3, 9, 6, 1, 1, 131);
+    unsetenv("PROGAN_CONV");
+}
+
 /* A weight gradient summed over many pixels, first derivatives only (cost). */
 static void case_weight_grad_long(int n, int r, int c, uint64_t seed) {
     char name[96];
@@ -271,6 +293,18 @@ int main(void) {
     /* more pixels than one weight-gradient chunk (4096): split into partial sums */
     case_conv2d(5, 32, 32, 3, 4, 3, 1, 105);
     case_weight_grad_long(16, 64, 2, 106); /* 65536 pixels: past llvmpipe's loop limit */
+    case_conv2d_ex(2, 7, 6, 3, 5, 5, 5, 1, 2, 2, 1, 120);  /* Inception A's 5x5 */
+    case_conv2d_ex(1, 5, 9, 4, 3, 1, 7, 1, 0, 3, 1, 121);  /* C's 1x7 */
+    case_conv2d_ex(2, 9, 4, 3, 4, 7, 1, 1, 3, 0, 1, 122);  /* C's 7x1 */
+    case_conv2d_ex(1, 4, 5, 5, 9, 1, 3, 1, 0, 1, 1, 123);  /* E's 1x3 */
+    case_conv2d_ex(1, 5, 4, 5, 9, 3, 1, 1, 1, 0, 1, 124);  /* E's 3x1 */
+    case_conv2d_ex(2, 9, 8, 3, 5, 3, 3, 2, 0, 0, 1, 125);  /* stem / B / D: stride 2, odd */
+    case_conv2d_ex(1, 7, 7, 4, 3, 3, 3, 1, 0, 0, 1, 126);  /* stem: valid 3x3 */
+    case_conv2d_ex(1, 8, 7, 3, 2, 3, 3, 2, 1, 1, 1, 127);  /* stride 2 with padding */
+    case_conv2d_ex(2, 5, 5, 3, 17, 1, 1, 2, 0, 0, 0, 128); /* 1x1 stride 2, column tail */
+    case_conv2d_ex(9, 35, 33, 2, 3, 5, 5, 1, 2, 2, 0,
+                   129); /* weight grad over 10395 pixels: split */
+    case_conv2d_forced_general();
     case_conv2d_grads(3, 110);
     case_conv2d_grads(1, 112);
     for (int ta = 0; ta < 2; ta++)

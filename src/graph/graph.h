@@ -99,10 +99,20 @@ pg_tensor pg_input(pg_graph *g, const char *name, int n, int h, int w, int c);
 pg_tensor pg_external(pg_graph *g, const char *name, const int shape[4], pg_vk_range storage);
 pg_tensor pg_fill(pg_graph *g, const int shape[4], float value);
 
-/* ---- ops (shapes NHWC; x [N,H,W,Ci], w [k,k,Ci,Co], scale = equalized-LR gain/sqrt(fan_in)) */
+/* ---- ops (shapes NHWC; x [N,H,W,Ci], w [kh,kw,Ci,Co], scale = equalized-LR gain/sqrt(fan_in))
+ * The plain forms are stride 1 with padding k/2 ("same" for odd k); the _ex
+ * forms take any stride and zero padding: y [N, (H + 2 pad_y - kh) / stride + 1,
+ * (W + 2 pad_x - kw) / stride + 1, Co], as PyTorch's Conv2d. The input
+ * gradient names x's height and width (a strided conv may drop rows). */
 pg_tensor pg_conv2d(pg_graph *g, pg_tensor x, pg_tensor w, float scale);
 pg_tensor pg_conv2d_input_grad(pg_graph *g, pg_tensor dy, pg_tensor w, float scale);
 pg_tensor pg_conv2d_weight_grad(pg_graph *g, pg_tensor x, pg_tensor dy, int k, float scale);
+pg_tensor pg_conv2d_ex(pg_graph *g, pg_tensor x, pg_tensor w, int stride, int pad_y, int pad_x,
+                       float scale);
+pg_tensor pg_conv2d_input_grad_ex(pg_graph *g, pg_tensor dy, pg_tensor w, int stride, int pad_y,
+                                  int pad_x, int h, int width, float scale);
+pg_tensor pg_conv2d_weight_grad_ex(pg_graph *g, pg_tensor x, pg_tensor dy, int kh, int kw,
+                                   int stride, int pad_y, int pad_x, float scale);
 /* scale * op(a) @ op(b): a as [rows, cols] = [N*H*W, C]; result [M, 1, 1, N]. */
 pg_tensor pg_matmul(pg_graph *g, pg_tensor a, pg_tensor b, int transpose_a, int transpose_b,
                     float scale);

@@ -1,8 +1,11 @@
-/* conv2d (3x3 pad 1 or 1x1, stride 1, NHWC, HWIO weights, a constant scale for
- * equalized LR), its input- and weight-gradient ops, and matmul. The three conv
- * ops are each other's VJPs, so the family is closed under differentiation. */
+/* conv2d (any kernel kh x kw, stride, zero padding; NHWC, HWIO weights, a
+ * constant scale for equalized LR), its input- and weight-gradient ops, and
+ * matmul. The three conv ops are each other's VJPs, so the family is closed
+ * under differentiation. ProGAN's shapes (stride 1, 3x3 pad 1 or 1x1) run on
+ * the register-blocked kernel, the rest on shaders/conv2d_general.comp. */
 #include "graph/ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Keep in sync with MODE in shaders/conv2d.comp. */
@@ -14,48 +17,105 @@ static uint32_t float_bits(float f) {
     return u;
 }
 
-static int kernel_ok(int k) {
-    return k == 1 || k == 3;
+/* Output size of a convolution along one axis, or 0 when the kernel does not fit. */
+static int conv_out_size(int in, int k, int stride, int pad) {
+    return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
+}
+
+static int geometry_ok(int kh, int kw, int stride, int pad_y, int pad_x) {
+    return kh >= 1 && kw >= 1 && kh <= 16 && kw <= 16 && stride >= 1 && stride <= 8 && pad_y >= 0 &&
+           pad_y < kh && pad_x >= 0 && pad_x < kw;
+}
+
+/* The three conv ops share iparams[0..2] = stride, pad_y, pad_x and fparams[0] = scale. */
+static pg_tensor conv_node(pg_graph *g, pg_op op, pg_tensor a, pg_tensor b, const int shape[4],
+                           int stride, int pad_y, int pad_x, float scale) {
+    pg_tensor in[2] = {a, b};
+    pg_tensor t = pg_node_add(g, op, 2, in, shape);
+    if (t < 0) return t;
+    g->nodes[t].iparams[0] = stride;
+    g->nodes[t].iparams[1] = pad_y;
+    g->nodes[t].iparams[2] = pad_x;
+    g->nodes[t].fparams[0] = scale;
+    return t;
+}
+
+pg_tensor pg_conv2d_ex(pg_graph *g, pg_tensor x, pg_tensor w, int stride, int pad_y, int pad_x,
+                       float scale) {
+    if (x < 0 || w < 0 || g->error) return -1;
+    const int *xs = g->nodes[x].shape, *ws = g->nodes[w].shape;
+    int ho = conv_out_size(xs[1], ws[0], stride, pad_y),
+        wo = conv_out_size(xs[2], ws[1], stride, pad_x);
+    if (!geometry_ok(ws[0], ws[1], stride, pad_y, pad_x) || ws[2] != xs[3] || ho < 1 || wo < 1)
+        return PG_GRAPH_FAIL(g,
+                             "conv2d: weight %s (stride %d, pad %d,%d) does not fit input %s (want "
+                             "[kh,kw,%d,Co], kernel <= 16, pad < kernel, output >= 1x1)",
+                             pg_shape_str(ws), stride, pad_y, pad_x, pg_shape_str(xs), xs[3]);
+    int shape[4] = {xs[0], ho, wo, ws[3]};
+    return conv_node(g, PG_OP_CONV2D, x, w, shape, stride, pad_y, pad_x, scale);
 }
 
 pg_tensor pg_conv2d(pg_graph *g, pg_tensor x, pg_tensor w, float scale) {
     if (x < 0 || w < 0 || g->error) return -1;
-    const int *xs = g->nodes[x].shape, *ws = g->nodes[w].shape;
-    if (!kernel_ok(ws[0]) || ws[1] != ws[0] || ws[2] != xs[3])
+    const int *ws = g->nodes[w].shape;
+    return pg_conv2d_ex(g, x, w, 1, ws[0] / 2, ws[1] / 2, scale);
+}
+
+pg_tensor pg_conv2d_input_grad_ex(pg_graph *g, pg_tensor dy, pg_tensor w, int stride, int pad_y,
+                                  int pad_x, int h, int width, float scale) {
+    if (dy < 0 || w < 0 || g->error) return -1;
+    const int *ds = g->nodes[dy].shape, *ws = g->nodes[w].shape;
+    if (!geometry_ok(ws[0], ws[1], stride, pad_y, pad_x) || ws[3] != ds[3] ||
+        conv_out_size(h, ws[0], stride, pad_y) != ds[1] ||
+        conv_out_size(width, ws[1], stride, pad_x) != ds[2])
         return PG_GRAPH_FAIL(g,
-                             "conv2d: weight %s does not fit input %s (want [k,k,%d,Co], k 1 or 3)",
-                             pg_shape_str(ws), pg_shape_str(xs), xs[3]);
-    int shape[4] = {xs[0], xs[1], xs[2], ws[3]};
-    pg_tensor in[2] = {x, w};
-    pg_tensor t = pg_node_add(g, PG_OP_CONV2D, 2, in, shape);
-    if (t >= 0) g->nodes[t].fparams[0] = scale;
+                             "conv2d_input_grad: weight %s (stride %d, pad %d,%d) does not map a "
+                             "%dx%d input to dy %s",
+                             pg_shape_str(ws), stride, pad_y, pad_x, h, width, pg_shape_str(ds));
+    int shape[4] = {ds[0], h, width, ws[2]};
+    pg_tensor t = conv_node(g, PG_OP_CONV2D_INPUT_GRAD, dy, w, shape, stride, pad_y, pad_x, scale);
+    if (t >= 0) g->nodes[t].iparams[3] = h, g->nodes[t].iparams[4] = width;
     return t;
 }
 
 pg_tensor pg_conv2d_input_grad(pg_graph *g, pg_tensor dy, pg_tensor w, float scale) {
     if (dy < 0 || w < 0 || g->error) return -1;
     const int *ds = g->nodes[dy].shape, *ws = g->nodes[w].shape;
-    if (!kernel_ok(ws[0]) || ws[1] != ws[0] || ws[3] != ds[3])
-        return PG_GRAPH_FAIL(g, "conv2d_input_grad: weight %s does not fit dy %s", pg_shape_str(ws),
-                             pg_shape_str(ds));
-    int shape[4] = {ds[0], ds[1], ds[2], ws[2]};
-    pg_tensor in[2] = {dy, w};
-    pg_tensor t = pg_node_add(g, PG_OP_CONV2D_INPUT_GRAD, 2, in, shape);
-    if (t >= 0) g->nodes[t].fparams[0] = scale;
-    return t;
+    return pg_conv2d_input_grad_ex(g, dy, w, 1, ws[0] / 2, ws[1] / 2, ds[1], ds[2], scale);
+}
+
+pg_tensor pg_conv2d_weight_grad_ex(pg_graph *g, pg_tensor x, pg_tensor dy, int kh, int kw,
+                                   int stride, int pad_y, int pad_x, float scale) {
+    if (x < 0 || dy < 0 || g->error) return -1;
+    const int *xs = g->nodes[x].shape, *ds = g->nodes[dy].shape;
+    if (!geometry_ok(kh, kw, stride, pad_y, pad_x) || xs[0] != ds[0] ||
+        conv_out_size(xs[1], kh, stride, pad_y) != ds[1] ||
+        conv_out_size(xs[2], kw, stride, pad_x) != ds[2])
+        return PG_GRAPH_FAIL(g,
+                             "conv2d_weight_grad: a %dx%d kernel (stride %d, pad %d,%d) does not "
+                             "map x %s to dy %s",
+                             kh, kw, stride, pad_y, pad_x, pg_shape_str(xs), pg_shape_str(ds));
+    int shape[4] = {kh, kw, xs[3], ds[3]};
+    return conv_node(g, PG_OP_CONV2D_WEIGHT_GRAD, x, dy, shape, stride, pad_y, pad_x, scale);
 }
 
 pg_tensor pg_conv2d_weight_grad(pg_graph *g, pg_tensor x, pg_tensor dy, int k, float scale) {
-    if (x < 0 || dy < 0 || g->error) return -1;
-    const int *xs = g->nodes[x].shape, *ds = g->nodes[dy].shape;
-    if (!kernel_ok(k) || xs[0] != ds[0] || xs[1] != ds[1] || xs[2] != ds[2])
-        return PG_GRAPH_FAIL(g, "conv2d_weight_grad: x %s and dy %s differ in N,H,W (k=%d)",
-                             pg_shape_str(xs), pg_shape_str(ds), k);
-    int shape[4] = {k, k, xs[3], ds[3]};
-    pg_tensor in[2] = {x, dy};
-    pg_tensor t = pg_node_add(g, PG_OP_CONV2D_WEIGHT_GRAD, 2, in, shape);
-    if (t >= 0) g->nodes[t].fparams[0] = scale;
-    return t;
+    return pg_conv2d_weight_grad_ex(g, x, dy, k, k, 1, k / 2, k / 2, scale);
+}
+
+/* Kernel height and width of a conv node of any of the three ops. */
+static void conv_kernel(const pg_graph *g, const pg_node *n, int *kh, int *kw) {
+    const int *ks = n->op == PG_OP_CONV2D_WEIGHT_GRAD ? n->shape : g->nodes[n->inputs[1]].shape;
+    *kh = ks[0];
+    *kw = ks[1];
+}
+
+int pg_conv_is_progan_shape(const pg_graph *g, pg_tensor t) {
+    const pg_node *n = &g->nodes[t];
+    int kh, kw;
+    conv_kernel(g, n, &kh, &kw);
+    if (n->iparams[0] != 1 || kh != kw || (kh != 1 && kh != 3)) return 0;
+    return n->iparams[1] == kh / 2 && n->iparams[2] == kw / 2;
 }
 
 /* rows and cols of a tensor seen as a matrix, after an optional transpose */
@@ -178,16 +238,92 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     return PG_OK;
 }
 
+/* shaders/conv2d_general.comp: any kernel, stride and padding; one lane per
+ * output row and GENERAL_TN columns. Plain loops, correct first: Inception's
+ * odd shapes (5x5, 1x7, 7x1, 1x3, 3x1, stride 2, pad 0) run here. */
+#define GENERAL_WG 64
+#define GENERAL_TN 8
+
+static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
+                                    uint32_t mode, pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    const int *a = g->nodes[n->inputs[0]].shape, *b = g->nodes[n->inputs[1]].shape;
+    int kh, kw;
+    conv_kernel(g, n, &kh, &kw);
+    /* x [N,H,W,Ci] -> y [N,Ho,Wo,Co] in the forward convention */
+    const int *xs = mode == CONV_FORWARD || mode == CONV_WEIGHT_GRAD ? a : n->shape;
+    const int *ys = mode == CONV_FORWARD ? n->shape : mode == CONV_INPUT_GRAD ? a : b;
+    int ci = xs[3], co = ys[3];
+    uint64_t rows = mode == CONV_WEIGHT_GRAD ? (uint64_t)kh * kw * ci
+                                             : (uint64_t)n->shape[0] * n->shape[1] * n->shape[2];
+    uint64_t cols = (uint64_t)n->shape[3];
+    uint64_t trips = mode == CONV_WEIGHT_GRAD ? 0 : (uint64_t)kh * kw * (mode ? co + 1 : ci + 1);
+    if (trips > 4 * PG_MAX_LOOP_TRIPS)
+        return PG_FAIL(PG_ERR_UNSUPPORTED,
+                       "conv %s: a %dx%d kernel over %d channels is a longer loop than every "
+                       "driver runs (%d steps)",
+                       n->name, kh, kw, mode ? co : ci, 4 * PG_MAX_LOOP_TRIPS);
+    pg_dispatch_init(d, PG_SHADER_CONV2D_GENERAL, 3);
+    uint32_t spec[8] = {GENERAL_WG,
+                        mode,
+                        (uint32_t)kh,
+                        (uint32_t)kw,
+                        (uint32_t)n->iparams[0],
+                        (uint32_t)n->iparams[1],
+                        (uint32_t)n->iparams[2],
+                        GENERAL_TN};
+    d->key.spec_count = 8;
+    memcpy(d->key.spec, spec, sizeof spec);
+    d->bindings[0] = t;
+    d->bindings[1] = n->inputs[0];
+    d->bindings[2] = n->inputs[1];
+    uint32_t push[7] = {(uint32_t)xs[0], (uint32_t)xs[1], (uint32_t)xs[2], (uint32_t)ci,
+                        (uint32_t)co,    (uint32_t)ys[1], (uint32_t)ys[2]};
+    memcpy(d->push, push, sizeof push);
+    d->push[7] = float_bits(n->fparams[0]);
+    uint64_t col_tiles = (cols + GENERAL_TN - 1) / GENERAL_TN;
+    /* the weight gradient sums over every output pixel: chunks, then a reduce pass */
+    uint64_t pixels = (uint64_t)ys[0] * ys[1] * ys[2], chunk = PG_MAX_LOOP_TRIPS / 4;
+    uint64_t splits = mode == CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
+    uint64_t lanes = rows * col_tiles * splits;
+    d->push[8] = (uint32_t)rows;
+    d->push[9] = (uint32_t)cols;
+    d->push[10] = (uint32_t)col_tiles;
+    d->push[11] = (uint32_t)(splits > 1 ? chunk : pixels);
+    d->push[12] = (uint32_t)lanes;
+    pg_dispatch_grid(info, (lanes + GENERAL_WG - 1) / GENERAL_WG, d->groups);
+    if (splits <= 1) return PG_OK;
+    d[0].bindings[0] = PG_BIND_SCRATCH;
+    d[0].push[7] = float_bits(1.0f);
+    d[0].n_passes = 2;
+    d[0].scratch_bytes = 4 * splits * rows * cols;
+    int partial_shape[4] = {(int)splits, 1, 1, (int)(rows * cols)};
+    pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, n->fparams[0], rows * cols,
+                   splits, 1);
+    return PG_OK;
+}
+
+/* The register-blocked kernel for ProGAN's shapes (or when PROGAN_CONV=general
+ * forces the general one, so tests can check it on those shapes too); every
+ * other geometry goes to the general kernel. */
+static pg_status conv_route(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
+                            pg_dispatch *d) {
+    const char *force = getenv("PROGAN_CONV");
+    int general = force && !strcmp(force, "general");
+    if (!general && pg_conv_is_progan_shape(g, t)) return conv_build(info, g, t, mode, d);
+    return conv_general_build(info, g, t, mode, d);
+}
+
 pg_status conv2d_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    return conv_build(info, g, t, CONV_FORWARD, d);
+    return conv_route(info, g, t, CONV_FORWARD, d);
 }
 pg_status conv2d_input_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                      pg_dispatch *d) {
-    return conv_build(info, g, t, CONV_INPUT_GRAD, d);
+    return conv_route(info, g, t, CONV_INPUT_GRAD, d);
 }
 pg_status conv2d_weight_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                       pg_dispatch *d) {
-    return conv_build(info, g, t, CONV_WEIGHT_GRAD, d);
+    return conv_route(info, g, t, CONV_WEIGHT_GRAD, d);
 }
 
 pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
@@ -235,29 +371,34 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     return PG_OK;
 }
 
-/* ---- VJP rules */
+/* ---- VJP rules: the three conv ops with the same geometry are each other's adjoints */
 void conv2d_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
     pg_node n = g->nodes[t];
     pg_tensor x = n.inputs[0], w = n.inputs[1];
-    int k = g->nodes[w].shape[0];
-    if (needs[0]) dx[0] = pg_conv2d_input_grad(g, dy, w, n.fparams[0]);
-    if (needs[1]) dx[1] = pg_conv2d_weight_grad(g, x, dy, k, n.fparams[0]);
+    const int *xs = g->nodes[x].shape, *ws = g->nodes[w].shape, *p = n.iparams;
+    if (needs[0])
+        dx[0] = pg_conv2d_input_grad_ex(g, dy, w, p[0], p[1], p[2], xs[1], xs[2], n.fparams[0]);
+    if (needs[1])
+        dx[1] = pg_conv2d_weight_grad_ex(g, x, dy, ws[0], ws[1], p[0], p[1], p[2], n.fparams[0]);
 }
 
 void conv2d_input_grad_vjp(pg_graph *g, pg_tensor t, pg_tensor c, const int *needs, pg_tensor *dx) {
     pg_node n = g->nodes[t];
     pg_tensor dy = n.inputs[0], w = n.inputs[1];
-    int k = g->nodes[w].shape[0];
-    if (needs[0]) dx[0] = pg_conv2d(g, c, w, n.fparams[0]);
-    if (needs[1]) dx[1] = pg_conv2d_weight_grad(g, c, dy, k, n.fparams[0]);
+    const int *ws = g->nodes[w].shape, *p = n.iparams;
+    if (needs[0]) dx[0] = pg_conv2d_ex(g, c, w, p[0], p[1], p[2], n.fparams[0]);
+    if (needs[1])
+        dx[1] = pg_conv2d_weight_grad_ex(g, c, dy, ws[0], ws[1], p[0], p[1], p[2], n.fparams[0]);
 }
 
 void conv2d_weight_grad_vjp(pg_graph *g, pg_tensor t, pg_tensor c, const int *needs,
                             pg_tensor *dx) {
     pg_node n = g->nodes[t];
     pg_tensor x = n.inputs[0], dy = n.inputs[1];
-    if (needs[0]) dx[0] = pg_conv2d_input_grad(g, dy, c, n.fparams[0]);
-    if (needs[1]) dx[1] = pg_conv2d(g, x, c, n.fparams[0]);
+    const int *xs = g->nodes[x].shape, *p = n.iparams;
+    if (needs[0])
+        dx[0] = pg_conv2d_input_grad_ex(g, dy, c, p[0], p[1], p[2], xs[1], xs[2], n.fparams[0]);
+    if (needs[1]) dx[1] = pg_conv2d_ex(g, x, c, p[0], p[1], p[2], n.fparams[0]);
 }
 
 /* C = s op(A) op(B): dA and dB are matmuls with flipped transpose flags. */

@@ -56,6 +56,12 @@ int pg_shape_broadcast(const int a[4], const int b[4], int out[4]);
 /* The sum of dy over the axes where shape has 1 and dy does not (the VJP of broadcasting). */
 pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]);
 
+/* A conv node (any of the three conv ops) of ProGAN's shapes: stride 1 and
+ * 3x3 pad 1,1 or 1x1 pad 0,0. Conv nodes keep iparams[0..2] = stride, pad_y,
+ * pad_x (input grad also [3], [4] = x's H, W); the kernel is the weight's
+ * shape[0..1] (the node's own for the weight gradient). */
+int pg_conv_is_progan_shape(const pg_graph *g, pg_tensor t);
+
 /* ---- dispatch helpers */
 /* A 2-D grid for `count` workgroups that never exceeds maxComputeWorkGroupCount. */
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]);

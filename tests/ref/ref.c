@@ -43,64 +43,48 @@ static void ref_reshape(const pg_graph *g, const pg_node *n, double *out, double
     memcpy(out, in[0], numel(n->shape) * sizeof *out);
 }
 
-static int conv_pad(int k) {
-    return k / 2;
+/* The conv ops' geometry: kernel, stride, padding, and x's / y's shapes. */
+typedef struct {
+    int kh, kw, stride, py, px;
+    const int *x, *y, *w; /* shapes: x [N,H,W,Ci], y [N,Ho,Wo,Co], w [kh,kw,Ci,Co] */
+} conv_geom;
+
+static conv_geom conv_geometry(const pg_graph *g, const pg_node *n) {
+    conv_geom c = {0, 0, n->iparams[0], n->iparams[1], n->iparams[2], NULL, NULL, NULL};
+    if (n->op == PG_OP_CONV2D)
+        c.x = shape_of(g, n, 0), c.w = shape_of(g, n, 1), c.y = n->shape;
+    else if (n->op == PG_OP_CONV2D_INPUT_GRAD)
+        c.x = n->shape, c.w = shape_of(g, n, 1), c.y = shape_of(g, n, 0);
+    else
+        c.x = shape_of(g, n, 0), c.w = n->shape, c.y = shape_of(g, n, 1);
+    c.kh = c.w[0], c.kw = c.w[1];
+    return c;
 }
 
-static void ref_conv2d(const pg_graph *g, const pg_node *n, double *out, double **in) {
-    const int *xs = shape_of(g, n, 0), *ws = shape_of(g, n, 1);
-    int k = ws[0], p = conv_pad(k), ci = ws[2], co = ws[3];
-    for (size_t i = 0; i < numel(n->shape); i++) {
-        int at[4];
-        unravel(n->shape, i, at);
-        double acc = 0;
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                int sy = at[1] + ky - p, sx = at[2] + kx - p;
-                if (sy < 0 || sy >= xs[1] || sx < 0 || sx >= xs[2]) continue;
-                for (int c = 0; c < ci; c++)
-                    acc += in[0][AT(xs, at[0], sy, sx, c)] * in[1][AT(ws, ky, kx, c, at[3])];
-            }
-        out[i] = acc * n->fparams[0];
-        (void)co;
-    }
-}
-
-static void ref_conv2d_input_grad(const pg_graph *g, const pg_node *n, double *out, double **in) {
-    const int *ds = shape_of(g, n, 0), *ws = shape_of(g, n, 1);
-    int k = ws[0], p = conv_pad(k);
+/* Visits every (y index, x index, w index) product of the convolution; op
+ * picks which two operands multiply into which third. */
+static void conv_visit(const pg_graph *g, const pg_node *n, double *out, double **in) {
+    conv_geom c = conv_geometry(g, n);
     memset(out, 0, numel(n->shape) * sizeof *out);
-    /* scatter form: every dy element sends to the inputs that produced it */
-    for (size_t i = 0; i < numel(ds); i++) {
+    for (size_t i = 0; i < numel(c.y); i++) {
         int at[4];
-        unravel(ds, i, at);
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                int sy = at[1] + ky - p, sx = at[2] + kx - p;
-                if (sy < 0 || sy >= ds[1] || sx < 0 || sx >= ds[2]) continue;
-                for (int c = 0; c < ws[2]; c++)
-                    out[AT(n->shape, at[0], sy, sx, c)] +=
-                        n->fparams[0] * in[0][i] * in[1][AT(ws, ky, kx, c, at[3])];
+        unravel(c.y, i, at);
+        for (int ky = 0; ky < c.kh; ky++)
+            for (int kx = 0; kx < c.kw; kx++) {
+                int sy = at[1] * c.stride + ky - c.py, sx = at[2] * c.stride + kx - c.px;
+                if (sy < 0 || sy >= c.x[1] || sx < 0 || sx >= c.x[2]) continue;
+                for (int ci = 0; ci < c.x[3]; ci++) {
+                    size_t xi = AT(c.x, at[0], sy, sx, ci), wi = AT(c.w, ky, kx, ci, at[3]);
+                    if (n->op == PG_OP_CONV2D)
+                        out[i] += in[0][xi] * in[1][wi];
+                    else if (n->op == PG_OP_CONV2D_INPUT_GRAD)
+                        out[xi] += in[0][i] * in[1][wi];
+                    else
+                        out[wi] += in[0][xi] * in[1][i];
+                }
             }
     }
-}
-
-static void ref_conv2d_weight_grad(const pg_graph *g, const pg_node *n, double *out, double **in) {
-    const int *xs = shape_of(g, n, 0), *ds = shape_of(g, n, 1);
-    int k = n->shape[0], p = conv_pad(k);
-    memset(out, 0, numel(n->shape) * sizeof *out);
-    for (size_t i = 0; i < numel(ds); i++) {
-        int at[4];
-        unravel(ds, i, at);
-        for (int ky = 0; ky < k; ky++)
-            for (int kx = 0; kx < k; kx++) {
-                int sy = at[1] + ky - p, sx = at[2] + kx - p;
-                if (sy < 0 || sy >= xs[1] || sx < 0 || sx >= xs[2]) continue;
-                for (int c = 0; c < xs[3]; c++)
-                    out[AT(n->shape, ky, kx, c, at[3])] +=
-                        n->fparams[0] * in[0][AT(xs, at[0], sy, sx, c)] * in[1][i];
-            }
-    }
+    for (size_t i = 0; i < numel(n->shape); i++) out[i] *= n->fparams[0];
 }
 
 static void ref_matmul(const pg_graph *g, const pg_node *n, double *out, double **in) {
@@ -354,9 +338,9 @@ const ref_op_fn ref_ops[PG_OP_COUNT] = {
     [PG_OP_EXTERNAL] = NULL,
     [PG_OP_FILL] = ref_fill,
     [PG_OP_RESHAPE] = ref_reshape,
-    [PG_OP_CONV2D] = ref_conv2d,
-    [PG_OP_CONV2D_INPUT_GRAD] = ref_conv2d_input_grad,
-    [PG_OP_CONV2D_WEIGHT_GRAD] = ref_conv2d_weight_grad,
+    [PG_OP_CONV2D] = conv_visit,
+    [PG_OP_CONV2D_INPUT_GRAD] = conv_visit,
+    [PG_OP_CONV2D_WEIGHT_GRAD] = conv_visit,
     [PG_OP_MATMUL] = ref_matmul,
     [PG_OP_REDUCE_SUM] = ref_reduce_sum,
     [PG_OP_BROADCAST] = ref_elementwise,
