@@ -278,6 +278,79 @@ static void case_gradient_norm(void) {
     pg_graph_destroy(g);
 }
 
+/* Max pooling: x's values are far apart (random draws), so small finite-difference
+ * steps never change an argmax; the second derivative goes through
+ * maxpool_grad's VJP (maxpool_select). */
+static void case_maxpool(int n, int h, int w, int c, int k, int stride, int pad, uint64_t seed) {
+    char name[96];
+    snprintf(name, sizeof name, "maxpool %d s%d p%d [%d,%d,%d,%d]", k, stride, pad, n, h, w, c);
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = in4(g, n, h, w, c);
+    test_op_check(name, g, pg_maxpool(g, x, k, stride, pad), &x, 1, 1, TOL, seed);
+    pg_graph_destroy(g);
+    snprintf(name, sizeof name, "maxpool_grad %d s%d p%d [%d,%d,%d,%d]", k, stride, pad, n, h, w,
+             c);
+    g = pg_graph_create();
+    pg_tensor xg = in4(g, n, h, w, c);
+    const int *ps = g->nodes[pg_maxpool(g, xg, k, stride, pad)].shape;
+    pg_tensor xs[2] = {in4(g, ps[0], ps[1], ps[2], ps[3]), xg};
+    test_op_check(name, g, pg_maxpool_grad(g, xs[0], xs[1], k, stride, pad), xs, 2, 1, TOL,
+                  seed + 1);
+    pg_graph_destroy(g);
+}
+
+static void case_avgpool(int n, int h, int w, int c, int k, int stride, int pad, int exclude,
+                         uint64_t seed) {
+    char name[96];
+    snprintf(name, sizeof name, "avgpool %d s%d p%d %s [%d,%d,%d,%d]", k, stride, pad,
+             exclude ? "exclude-pad" : "count-pad", n, h, w, c);
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = in4(g, n, h, w, c);
+    test_op_check(name, g, pg_avgpool(g, x, k, stride, pad, exclude), &x, 1, 1, TOL, seed);
+    pg_graph_destroy(g);
+    snprintf(name, sizeof name, "avgpool_grad %d s%d p%d %s", k, stride, pad,
+             exclude ? "exclude-pad" : "count-pad");
+    g = pg_graph_create();
+    int ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+    pg_tensor dy = in4(g, n, ho, wo, c);
+    test_op_check(name, g, pg_avgpool_grad(g, dy, h, w, k, stride, pad, exclude), &dy, 1, 1, TOL,
+                  seed + 1);
+    pg_graph_destroy(g);
+}
+
+static void case_resize(int n, int h, int w, int c, int oh, int ow, int second, uint64_t seed) {
+    char name[96];
+    snprintf(name, sizeof name, "resize_bilinear %dx%d -> %dx%d", h, w, oh, ow);
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = in4(g, n, h, w, c);
+    test_op_check(name, g, pg_resize_bilinear(g, x, oh, ow), &x, 1, second, TOL, seed);
+    pg_graph_destroy(g);
+    snprintf(name, sizeof name, "resize_bilinear_grad %dx%d -> %dx%d", oh, ow, h, w);
+    g = pg_graph_create();
+    pg_tensor dy = in4(g, n, oh, ow, c);
+    test_op_check(name, g, pg_resize_bilinear_grad(g, dy, h, w), &dy, 1, second, TOL, seed + 1);
+    pg_graph_destroy(g);
+}
+
+static void case_softmax_relu_gap(void) {
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = in4(g, 3, 2, 3, 11);
+    test_op_check("softmax", g, pg_softmax(g, pg_scale(g, x, 3.0f, 0.0f)), &x, 1, 1, TOL, 300);
+    pg_graph_destroy(g);
+    g = pg_graph_create();
+    x = in4(g, 2, 1, 1, 1008); /* Inception's logits */
+    test_op_check("softmax 1008", g, pg_softmax(g, pg_scale(g, x, 8.0f, 0.0f)), &x, 1, 0, TOL, 301);
+    pg_graph_destroy(g);
+    g = pg_graph_create();
+    x = in4(g, 3, 5, 2, 7);
+    test_op_check("relu", g, pg_relu(g, x), &x, 1, 1, TOL, 302);
+    pg_graph_destroy(g);
+    g = pg_graph_create();
+    x = in4(g, 2, 8, 7, 9);
+    test_op_check("global average pool", g, pg_mean(g, x, 6), &x, 1, 1, TOL, 303);
+    pg_graph_destroy(g);
+}
+
 int main(void) {
     if (!test_context()) return test_finish("test_ops") | 1;
     case_template();
@@ -344,6 +417,17 @@ int main(void) {
     case_fused_vs_primitive();
     case_channels();
     case_gradient_norm();
+    case_maxpool(2, 9, 8, 3, 3, 2, 0, 310);    /* Inception's stem, B and D (odd sizes) */
+    case_maxpool(1, 5, 6, 4, 3, 1, 1, 312);    /* E_2's branch pool */
+    case_maxpool(1, 7, 7, 2, 2, 2, 1, 314);    /* even window, padding */
+    case_avgpool(2, 5, 6, 3, 3, 1, 1, 1, 320); /* FID Inception A, C, E_1 */
+    case_avgpool(1, 6, 4, 5, 3, 1, 1, 0, 322); /* torchvision's Inception */
+    case_avgpool(1, 7, 8, 2, 3, 2, 1, 1, 324); /* strided */
+    case_avgpool(1, 7, 8, 2, 3, 2, 1, 0, 326);
+    case_resize(2, 5, 7, 3, 13, 4, 1, 330);      /* up in H, down in W */
+    case_resize(1, 16, 16, 3, 299, 299, 0, 332); /* a 16x16 image to Inception's input */
+    case_resize(1, 37, 29, 2, 11, 9, 1, 334);    /* down */
+    case_softmax_relu_gap();
     test_context_release();
     return test_finish("test_ops");
 }

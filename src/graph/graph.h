@@ -47,16 +47,23 @@ typedef enum {
     PG_OP_UPSAMPLE2X,      /* nearest, times a constant */
     PG_OP_AVGPOOL2X,       /* 2x2 box mean, times a constant */
     PG_OP_PIXEL_NORM,
-    PG_OP_PIXEL_NORM_GRAD, /* fused backward (dy, x) -> dx */
-    PG_OP_MBSTD,           /* minibatch stddev: appends one channel */
-    PG_OP_MBSTD_GRAD,      /* fused backward (dy, x) -> dx */
-    PG_OP_CONCAT,          /* along channels */
-    PG_OP_SLICE,           /* channels [begin, begin + count) */
-    PG_OP_PAD_CHANNELS,    /* the adjoint of slice: zeros outside [begin, begin + C) */
-    PG_OP_ADAM,            /* in place on (param, m, v) externals; no output */
-    PG_OP_EMA,             /* in place: avg = src + (avg - src) * beta; no output */
-    PG_OP_RMSPROP,         /* in place on (param, v) externals; no output */
-    PG_OP_CLIP,            /* in place: param = clamp(param, -bound, bound); no output */
+    PG_OP_PIXEL_NORM_GRAD,      /* fused backward (dy, x) -> dx */
+    PG_OP_MBSTD,                /* minibatch stddev: appends one channel */
+    PG_OP_MBSTD_GRAD,           /* fused backward (dy, x) -> dx */
+    PG_OP_CONCAT,               /* along channels */
+    PG_OP_SLICE,                /* channels [begin, begin + count) */
+    PG_OP_PAD_CHANNELS,         /* the adjoint of slice: zeros outside [begin, begin + C) */
+    PG_OP_ADAM,                 /* in place on (param, m, v) externals; no output */
+    PG_OP_EMA,                  /* in place: avg = src + (avg - src) * beta; no output */
+    PG_OP_RMSPROP,              /* in place on (param, v) externals; no output */
+    PG_OP_CLIP,                 /* in place: param = clamp(param, -bound, bound); no output */
+    PG_OP_MAXPOOL,              /* (v, x): v at the argmax of x over each window */
+    PG_OP_MAXPOOL_GRAD,         /* (dy, x): dy sent back to each window's argmax */
+    PG_OP_AVGPOOL,              /* window mean, padding counted or not */
+    PG_OP_AVGPOOL_GRAD,         /* its adjoint */
+    PG_OP_RESIZE_BILINEAR,      /* PyTorch's bilinear interpolate, align_corners=False */
+    PG_OP_RESIZE_BILINEAR_GRAD, /* its adjoint */
+    PG_OP_SOFTMAX,              /* over channels */
     PG_OP_COUNT
 } pg_op;
 
@@ -156,6 +163,22 @@ pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta);
 pg_tensor pg_rmsprop(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor v, pg_tensor lr,
                      pg_tensor skip, float alpha, float eps);
 pg_tensor pg_clip(pg_graph *g, pg_tensor param, float bound);
+
+/* ---- Inception's ops (windows k x k, stride, zero padding pad <= k/2, as PyTorch) */
+pg_tensor pg_relu(pg_graph *g, pg_tensor x); /* leaky_relu with slope 0 */
+/* max_pool2d: [N,H,W,C] -> [N,(H+2pad-k)/stride+1,...,C]; padding never wins. */
+pg_tensor pg_maxpool(pg_graph *g, pg_tensor x, int k, int stride, int pad);
+/* v taken at the argmax of x (same shapes): what pg_maxpool is, with v = x. */
+pg_tensor pg_maxpool_select(pg_graph *g, pg_tensor v, pg_tensor x, int k, int stride, int pad);
+pg_tensor pg_maxpool_grad(pg_graph *g, pg_tensor dy, pg_tensor x, int k, int stride, int pad);
+/* avg_pool2d; exclude_pad = !count_include_pad (TensorFlow's pooling excludes it). */
+pg_tensor pg_avgpool(pg_graph *g, pg_tensor x, int k, int stride, int pad, int exclude_pad);
+pg_tensor pg_avgpool_grad(pg_graph *g, pg_tensor dy, int h, int w, int k, int stride, int pad,
+                          int exclude_pad);
+/* F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False). */
+pg_tensor pg_resize_bilinear(pg_graph *g, pg_tensor x, int h, int w);
+pg_tensor pg_resize_bilinear_grad(pg_graph *g, pg_tensor dy, int h, int w);
+pg_tensor pg_softmax(pg_graph *g, pg_tensor x); /* over channels */
 
 /* Primitive-op versions of the fused ops: the reference the fused kernels are
  * tested against, and what the fused backward ops' VJPs differentiate. */

@@ -41,6 +41,13 @@ const pg_op_info pg_ops[PG_OP_COUNT] = {
     ROW(PG_OP_EMA, "ema", optimizer),
     ROW(PG_OP_RMSPROP, "rmsprop", optimizer),
     ROW(PG_OP_CLIP, "clip", optimizer),
+    ROW(PG_OP_MAXPOOL, "maxpool", maxpool),
+    ROW(PG_OP_MAXPOOL_GRAD, "maxpool_grad", maxpool_grad),
+    ROW(PG_OP_AVGPOOL, "avgpool", avgpool),
+    ROW(PG_OP_AVGPOOL_GRAD, "avgpool_grad", avgpool_grad),
+    ROW(PG_OP_RESIZE_BILINEAR, "resize_bilinear", resize_bilinear),
+    ROW(PG_OP_RESIZE_BILINEAR_GRAD, "resize_bilinear_grad", resize_bilinear_grad),
+    ROW(PG_OP_SOFTMAX, "softmax", softmax),
 };
 
 _Static_assert(sizeof pg_ops / sizeof pg_ops[0] == PG_OP_COUNT, "every op needs a table row");

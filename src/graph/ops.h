@@ -96,6 +96,13 @@ PG_OP_FUNCS(mbstd)
 PG_OP_FUNCS(mbstd_grad)
 PG_OP_FUNCS(channels)
 PG_OP_FUNCS(optimizer)
+PG_OP_FUNCS(maxpool)
+PG_OP_FUNCS(maxpool_grad)
+PG_OP_FUNCS(avgpool)
+PG_OP_FUNCS(avgpool_grad)
+PG_OP_FUNCS(resize_bilinear)
+PG_OP_FUNCS(resize_bilinear_grad)
+PG_OP_FUNCS(softmax)
 #undef PG_OP_FUNCS
 
 #endif

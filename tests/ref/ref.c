@@ -299,6 +299,92 @@ static void ref_channels(const pg_graph *g, const pg_node *n, double *out, doubl
     }
 }
 
+/* Pooling, scatter form: every output window visits its taps; the gradient
+ * ops add into x-shaped out. iparams k, stride, pad, exclude_pad, H, W. */
+static void ref_pool(const pg_graph *g, const pg_node *n, double *out, double **in) {
+    int k = n->iparams[0], st = n->iparams[1], pad = n->iparams[2], excl = n->iparams[3];
+    int fwd = n->op == PG_OP_MAXPOOL || n->op == PG_OP_AVGPOOL;
+    const int *ps = fwd ? n->shape : shape_of(g, n, 0); /* pooled shape */
+    int xs[4] = {ps[0], n->iparams[4], n->iparams[5], ps[3]};
+    int is_max = n->op == PG_OP_MAXPOOL || n->op == PG_OP_MAXPOOL_GRAD;
+    const double *x = is_max ? in[1] : NULL;
+    if (!fwd) memset(out, 0, numel(n->shape) * sizeof *out);
+    for (size_t o = 0; o < numel(ps); o++) {
+        int at[4];
+        unravel(ps, o, at);
+        int y0 = at[1] * st - pad, x0 = at[2] * st - pad, taps = 0;
+        size_t best = 0;
+        double sum = 0;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                int iy = y0 + ky, ix = x0 + kx;
+                if (iy < 0 || iy >= xs[1] || ix < 0 || ix >= xs[2]) continue;
+                size_t i = AT(xs, at[0], iy, ix, at[3]);
+                if (is_max && (taps == 0 || x[i] > x[best])) best = i;
+                if (n->op == PG_OP_AVGPOOL) sum += in[0][i];
+                taps++;
+            }
+        int ylim = y0 + k < xs[1] + pad ? y0 + k : xs[1] + pad;
+        int xlim = x0 + k < xs[2] + pad ? x0 + k : xs[2] + pad;
+        double div = excl ? taps : (double)(ylim - y0) * (xlim - x0);
+        if (n->op == PG_OP_MAXPOOL) out[o] = in[0][best];
+        if (n->op == PG_OP_MAXPOOL_GRAD) out[best] += in[0][o];
+        if (n->op == PG_OP_AVGPOOL) out[o] = sum / div;
+        if (n->op != PG_OP_AVGPOOL_GRAD) continue;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                int iy = y0 + ky, ix = x0 + kx;
+                if (iy >= 0 && iy < xs[1] && ix >= 0 && ix < xs[2])
+                    out[AT(xs, at[0], iy, ix, at[3])] += in[0][o] / div;
+            }
+    }
+}
+
+/* One axis of PyTorch's bilinear interpolation (align_corners=False). */
+static void bilinear_taps(int o, int in_size, int out_size, int *i0, int *i1, double *l1) {
+    double src = ((double)in_size / out_size) * (o + 0.5) - 0.5;
+    if (src < 0) src = 0;
+    *i0 = (int)src;
+    *i1 = *i0 + 1 < in_size ? *i0 + 1 : in_size - 1;
+    *l1 = src - *i0;
+}
+
+/* Resize (gather) and its adjoint (scatter of the same weights). */
+static void ref_resize(const pg_graph *g, const pg_node *n, double *out, double **in) {
+    int fwd = n->op == PG_OP_RESIZE_BILINEAR;
+    const int *ys = fwd ? n->shape : shape_of(g, n, 0), *xs = fwd ? shape_of(g, n, 0) : n->shape;
+    if (!fwd) memset(out, 0, numel(n->shape) * sizeof *out);
+    for (size_t o = 0; o < numel(ys); o++) {
+        int at[4], y[2], x[2];
+        double ly, lx;
+        unravel(ys, o, at);
+        bilinear_taps(at[1], xs[1], ys[1], &y[0], &y[1], &ly);
+        bilinear_taps(at[2], xs[2], ys[2], &x[0], &x[1], &lx);
+        double wy[2] = {1 - ly, ly}, wx[2] = {1 - lx, lx}, acc = 0;
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 2; b++) {
+                size_t i = AT(xs, at[0], y[a], x[b], at[3]);
+                if (fwd)
+                    acc += wy[a] * wx[b] * in[0][i];
+                else
+                    out[i] += wy[a] * wx[b] * in[0][o];
+            }
+        if (fwd) out[o] = acc;
+    }
+}
+
+static void ref_softmax(const pg_graph *g, const pg_node *n, double *out, double **in) {
+    (void)g;
+    int c = n->shape[3];
+    for (size_t p = 0; p < numel(n->shape) / (size_t)c; p++) {
+        const double *x = in[0] + p * (size_t)c;
+        double mx = x[0], total = 0;
+        for (int k = 1; k < c; k++) mx = fmax(mx, x[k]);
+        for (int k = 0; k < c; k++) total += exp(x[k] - mx);
+        for (int k = 0; k < c; k++) out[p * (size_t)c + k] = exp(x[k] - mx) / total;
+    }
+}
+
 /* The optimizers write into their external inputs (the caller's leaf arrays). */
 static void ref_optimizer(const pg_graph *g, const pg_node *n, double *out, double **in) {
     (void)out;
@@ -369,6 +455,13 @@ const ref_op_fn ref_ops[PG_OP_COUNT] = {
     [PG_OP_EMA] = ref_optimizer,
     [PG_OP_RMSPROP] = ref_optimizer,
     [PG_OP_CLIP] = ref_optimizer,
+    [PG_OP_MAXPOOL] = ref_pool,
+    [PG_OP_MAXPOOL_GRAD] = ref_pool,
+    [PG_OP_AVGPOOL] = ref_pool,
+    [PG_OP_AVGPOOL_GRAD] = ref_pool,
+    [PG_OP_RESIZE_BILINEAR] = ref_resize,
+    [PG_OP_RESIZE_BILINEAR_GRAD] = ref_resize,
+    [PG_OP_SOFTMAX] = ref_softmax,
 };
 _Static_assert(sizeof ref_ops / sizeof ref_ops[0] == PG_OP_COUNT, "every op needs a reference");
 
