@@ -8,12 +8,15 @@
 //   MODE 2 weight grad  dw[ky,kx,ci,co] = s * sum_{n,oy,ox} x[n,sy,sx,ci] dy[n,oy,ox,co]
 // Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2).
 // Push: x is [n, h, w, ci], y is [n, ho, wo, co].
-// One lane per output row m and TN consecutive output columns; m runs fastest
-// across lanes, so the lanes of a workgroup share their column block. The
-// general kernel for the shapes the register-blocked conv2d.comp does not
-// take (see pg_conv_is_progan_shape): plain loops, fixed summation order.
-// MODE 2 sums the pixels [split * chunk, +chunk) of split `split` into
-// y[(split * rows + m) * cols + c]; a reduce pass adds the splits.
+//
+// The general kernel for the shapes the register-blocked conv2d.comp does not
+// take (see pg_conv_is_progan_shape). An implicit GEMM out[m, c] = sum_r A B
+// register-blocked without subgroup operations: each lane owns TM rows
+// (m = tile + lane + t*WG) by TN columns (a block shared by the workgroup),
+// so one reduction step loads TM + TN values for TM*TN FMAs. Out-of-range rows
+// load clamped, valid addresses; only the stores are masked. Fixed summation
+// order. MODE 2 sums the output pixels [split * chunk, +chunk) of split
+// `split` into y[(split * rows + m) * cols + c]; a reduce pass adds the splits.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -22,10 +25,8 @@ layout(constant_id = 0) const uint WG = 64;
 layout(constant_id = 1) const uint MODE = 0;
 layout(constant_id = 2) const int KH = 3;
 layout(constant_id = 3) const int KW = 3;
-layout(constant_id = 4) const int S = 1;
-layout(constant_id = 5) const int PY = 1;
-layout(constant_id = 6) const int PX = 1;
-layout(constant_id = 7) const uint TN = 8;
+layout(constant_id = 4) const uint TM = 4;
+layout(constant_id = 5) const uint TN = 8;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -37,83 +38,119 @@ layout(push_constant) uniform Push {
     uint rows;      // output rows: pixels (MODE 0/1) or KH*KW*Ci (MODE 2)
     uint cols;      // output columns: Co (MODE 0, 2) or Ci (MODE 1)
     uint col_tiles; // ceil(cols / TN)
+    uint row_tiles; // ceil(rows / (WG * TM))
     uint chunk;     // MODE 2: output pixels per split
-    uint lanes;     // rows * col_tiles * splits: lanes past it do nothing
+    uint groups;    // workgroups with work: later ones (grid wrap) return
+    int s, py, px;  // stride, padding
 } pc;
 
-float acc[TN];
+float acc[TM][TN];
 uint colj[TN]; // clamped column indices, so every load stays in bounds
 
-void forward(uint m) {
-    int ox = int(m % pc.wo), oy = int((m / pc.wo) % pc.ho);
-    uint n = m / (pc.wo * pc.ho);
-    for (int ky = 0; ky < KH; ky++) {
-        int sy = oy * S + ky - PY;
-        if (sy < 0 || sy >= int(pc.h)) continue;
-        for (int kx = 0; kx < KW; kx++) {
-            int sx = ox * S + kx - PX;
-            if (sx < 0 || sx >= int(pc.w)) continue;
-            uint src = ((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci;
-            uint tap = uint(ky * KW + kx) * pc.ci * pc.co;
-            for (uint c = 0; c < pc.ci; c++) {
-                float av = a[src + c];
-                uint r = tap + c * pc.co;
-                for (uint j = 0; j < TN; j++) acc[j] = fma(av, b[r + colj[j]], acc[j]);
-            }
-        }
+// Adds one reduction step: av[t] times the TN values of b at r + colj[j] * step.
+void step_tn(float av[TM], uint r, uint step) {
+    for (uint j = 0; j < TN; j++) {
+        float bv = b[r + colj[j] * step];
+        for (uint t = 0; t < TM; t++) acc[t][j] = fma(av[t], bv, acc[t][j]);
     }
 }
 
-void input_grad(uint m) {
-    int ix = int(m % pc.w), iy = int((m / pc.w) % pc.h);
-    uint n = m / (pc.w * pc.h);
-    for (int ky = 0; ky < KH; ky++) {
-        int ty = iy + PY - ky; // = oy * S
-        if (ty < 0 || ty % S != 0 || ty / S >= int(pc.ho)) continue;
+// MODE 0 and 1: rows are pixels; a tap's source pixel per row, or ok = false.
+void pixel_rows(uint m0, uint lane) {
+    bool grad = MODE == 1;
+    uint rw = grad ? pc.w : pc.wo, rh = grad ? pc.h : pc.ho;  // the rows' grid
+    uint sw = grad ? pc.wo : pc.w, sh = grad ? pc.ho : pc.h;  // the source grid
+    uint red = grad ? pc.co : pc.ci;                          // channels summed per tap
+    int px[TM], py[TM];
+    uint pn[TM];
+    for (uint t = 0; t < TM; t++) {
+        uint m = min(m0 + lane + t * WG, pc.rows - 1);
+        px[t] = int(m % rw);
+        py[t] = int((m / rw) % rh);
+        pn[t] = m / (rw * rh);
+    }
+    for (int ky = 0; ky < KH; ky++)
         for (int kx = 0; kx < KW; kx++) {
-            int tx = ix + PX - kx;
-            if (tx < 0 || tx % S != 0 || tx / S >= int(pc.wo)) continue;
-            uint src = ((n * pc.ho + uint(ty / S)) * pc.wo + uint(tx / S)) * pc.co;
+            uint src[TM];
+            bool ok[TM];
+            for (uint t = 0; t < TM; t++) {
+                int sy, sx;
+                if (grad) {  // oy = (iy + py - ky) / s when it divides
+                    int ty = py[t] + pc.py - ky, tx = px[t] + pc.px - kx;
+                    ok[t] = ty >= 0 && tx >= 0 && ty % pc.s == 0 && tx % pc.s == 0;
+                    sy = ty / pc.s;
+                    sx = tx / pc.s;
+                } else {
+                    sy = py[t] * pc.s + ky - pc.py;
+                    sx = px[t] * pc.s + kx - pc.px;
+                    ok[t] = sy >= 0 && sx >= 0;
+                }
+                ok[t] = ok[t] && sy < int(sh) && sx < int(sw);
+                sy = clamp(sy, 0, int(sh) - 1);
+                sx = clamp(sx, 0, int(sw) - 1);
+                src[t] = ((pn[t] * sh + uint(sy)) * sw + uint(sx)) * red;
+            }
             uint tap = uint(ky * KW + kx) * pc.ci * pc.co;
-            for (uint k = 0; k < pc.co; k++) {
-                float dv = a[src + k];
-                for (uint j = 0; j < TN; j++)
-                    acc[j] = fma(dv, b[tap + colj[j] * pc.co + k], acc[j]);
+            for (uint k = 0; k < red; k++) {
+                float av[TM];
+                for (uint t = 0; t < TM; t++) av[t] = ok[t] ? a[src[t] + k] : 0.0;
+                // forward: w[tap][k][col]; input grad: w[tap][col][k]
+                if (grad)
+                    step_tn(av, tap + k, pc.co);
+                else
+                    step_tn(av, tap + k * pc.co, 1);
             }
         }
-    }
 }
 
-void weight_grad(uint m, uint split) {
-    uint c = m % pc.ci, tap = m / pc.ci;
-    int ky = int(tap) / KW, kx = int(tap) % KW;
+// MODE 2: rows are (tap, ci) of dw; the reduction runs over output pixels.
+void weight_rows(uint m0, uint lane, uint split) {
+    int oyk[TM], oxk[TM];
+    uint ch[TM];
+    for (uint t = 0; t < TM; t++) {
+        uint m = min(m0 + lane + t * WG, pc.rows - 1);
+        ch[t] = m % pc.ci;
+        uint tap = m / pc.ci;
+        oyk[t] = int(tap) / KW - pc.py;
+        oxk[t] = int(tap) % KW - pc.px;
+    }
     uint pixels = pc.n * pc.ho * pc.wo;
     uint p0 = split * pc.chunk, p1 = min(p0 + pc.chunk, pixels);
     for (uint p = p0; p < p1; p++) {
         int ox = int(p % pc.wo), oy = int((p / pc.wo) % pc.ho);
         uint n = p / (pc.wo * pc.ho);
-        int sy = oy * S + ky - PY, sx = ox * S + kx - PX;
-        if (sy < 0 || sy >= int(pc.h) || sx < 0 || sx >= int(pc.w)) continue;
-        float av = a[((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci + c];
-        for (uint j = 0; j < TN; j++) acc[j] = fma(av, b[p * pc.co + colj[j]], acc[j]);
+        float av[TM];
+        for (uint t = 0; t < TM; t++) {
+            int sy = oy * pc.s + oyk[t], sx = ox * pc.s + oxk[t];
+            bool ok = sy >= 0 && sy < int(pc.h) && sx >= 0 && sx < int(pc.w);
+            sy = clamp(sy, 0, int(pc.h) - 1);
+            sx = clamp(sx, 0, int(pc.w) - 1);
+            av[t] = ok ? a[((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci + ch[t]] : 0.0;
+        }
+        step_tn(av, p * pc.co, 1);
     }
 }
 
 void main() {
-    uint lane = linear_thread_id(WG);
-    if (lane >= pc.lanes) return;
-    uint m = lane % pc.rows, rest = lane / pc.rows;
-    uint c0 = (rest % pc.col_tiles) * TN, split = rest / pc.col_tiles;
+    uint group = linear_group_id();
+    if (group >= pc.groups) return;
+    uint tiles = pc.row_tiles * pc.col_tiles, split = group / tiles, tile = group % tiles;
+    uint c0 = (tile % pc.col_tiles) * TN;
+    uint m0 = (tile / pc.col_tiles) * (WG * TM);
+    uint lane = gl_LocalInvocationID.x;
     for (uint j = 0; j < TN; j++) {
-        acc[j] = 0.0;
         colj[j] = min(c0 + j, pc.cols - 1);
+        for (uint t = 0; t < TM; t++) acc[t][j] = 0.0;
     }
-    if (MODE == 0)
-        forward(m);
-    else if (MODE == 1)
-        input_grad(m);
+    if (MODE == 2)
+        weight_rows(m0, lane, split);
     else
-        weight_grad(m, split);
-    for (uint j = 0; j < TN && c0 + j < pc.cols; j++)
-        y[(split * pc.rows + m) * pc.cols + c0 + j] = acc[j] * pc.scale;
+        pixel_rows(m0, lane);
+    for (uint t = 0; t < TM; t++) {
+        uint m = m0 + lane + t * WG;
+        if (m < pc.rows)
+            for (uint j = 0; j < TN; j++)
+                if (c0 + j < pc.cols)
+                    y[(split * pc.rows + m) * pc.cols + c0 + j] = acc[t][j] * pc.scale;
+    }
 }

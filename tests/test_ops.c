@@ -377,6 +377,8 @@ int main(void) {
     case_conv2d_ex(2, 5, 5, 3, 17, 1, 1, 2, 0, 0, 0, 128); /* 1x1 stride 2, column tail */
     case_conv2d_ex(9, 35, 33, 2, 3, 5, 5, 1, 2, 2, 0,
                    129); /* weight grad over 10395 pixels: split */
+    /* past the CPU tile (16 rows x 64 lanes, 32 columns): row and column tails */
+    case_conv2d_ex(2, 23, 24, 5, 37, 1, 7, 1, 0, 3, 0, 119);
     case_conv2d_forced_general();
     case_conv2d_grads(3, 110);
     case_conv2d_grads(1, 112);

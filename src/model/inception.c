@@ -395,6 +395,31 @@ pg_status pg_inception_load(const char *path, pg_inception **out) {
     return PG_OK;
 }
 
+pg_status pg_inception_create_random(uint64_t seed, pg_inception **out) {
+    *out = NULL;
+    pg_inception *net = calloc(1, sizeof *net);
+    if (!net) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "inception: out of memory");
+    pg_status st = register_layers(net);
+    if (st == PG_OK && !(net->arena = malloc(net->total * sizeof(float))))
+        st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "inception: no memory for weights");
+    for (int i = 0; st == PG_OK && i < net->count; i++) {
+        const inception_layer *l = &net->layers[i];
+        uint64_t n = (uint64_t)l->kh * l->kw * l->ci * l->co;
+        pg_rand_normal_fill(net->arena + l->w_offset, n, seed, (uint64_t)i, 0x1CE);
+        float gain = sqrtf(2.0f / (float)(l->kh * l->kw * l->ci));
+        for (uint64_t k = 0; k < n; k++) net->arena[l->w_offset + k] *= gain;
+        memset(net->arena + l->b_offset, 0, (size_t)l->co * sizeof(float));
+    }
+    if (st != PG_OK) {
+        pg_inception_destroy(net);
+        return st;
+    }
+    snprintf(net->hash, sizeof net->hash, "random%010llx",
+             (unsigned long long)(seed & 0xffffffffffull));
+    *out = net;
+    return PG_OK;
+}
+
 void pg_inception_destroy(pg_inception *net) {
     if (!net) return;
     free(net->arena);
@@ -459,6 +484,10 @@ void pg_inception_runner_destroy(pg_inception_runner *r) {
     pg_graph_destroy(r->g);
     if (r->params.buffer) pg_vk_buffer_destroy(r->ctx, &r->params);
     free(r);
+}
+
+void pg_inception_runner_profile(pg_inception_runner *r, FILE *out) {
+    pg_plan_profile_print(r->plan, out);
 }
 
 int pg_inception_runner_batch(const pg_inception_runner *r) {

@@ -21,6 +21,9 @@ typedef struct pg_inception pg_inception;
 /* Reads and checks path; a missing, extra or misshapen tensor (or a truncated
  * or foreign file) is one PG_ERR_FORMAT error naming them all. */
 pg_status pg_inception_load(const char *path, pg_inception **out);
+/* He-scaled N(0,1) weights, zero biases (benchmarks: the timing does not
+ * depend on the values; the features mean nothing). */
+pg_status pg_inception_create_random(uint64_t seed, pg_inception **out);
 void pg_inception_destroy(pg_inception *net);
 /* Hex XXH3-64 of the file's tensor names and bytes: keys cached statistics. */
 const char *pg_inception_hash(const pg_inception *net);
@@ -42,6 +45,8 @@ pg_status pg_inception_runner_create(pg_vk_context *ctx, const pg_inception *net
                                      int res, int channels, int size, pg_inception_runner **out);
 void pg_inception_runner_destroy(pg_inception_runner *r);
 int pg_inception_runner_batch(const pg_inception_runner *r);
+/* The per-kernel time table of the last run (with PROGAN_PROFILE=1). */
+void pg_inception_runner_profile(pg_inception_runner *r, FILE *out);
 /* images [count, res, res, channels] uint8 (count <= batch) -> features
  * [count, 2048] and logits [count, 1008] (either may be NULL). */
 pg_status pg_inception_runner_run(pg_inception_runner *r, const uint8_t *images, int count,
