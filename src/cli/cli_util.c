@@ -3,6 +3,7 @@
 #include "cli/commands.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,64 @@ int cli_parse_int(const char *s, long long lo, long long hi, long long *v) {
     errno = 0;
     *v = strtoll(s, &end, 10);
     return *s && !*end && !errno && *v >= lo && *v <= hi;
+}
+
+/* Whole-string finite decimal number in [lo, hi] (or [lo, hi) when hi_open);
+ * "nan", "inf", hex floats and trailing text are refused. 1 on success. */
+int cli_parse_number(const char *s, double lo, double hi, int hi_open, double *v) {
+    char *end;
+    for (const char *p = s; *p; p++)
+        if (!strchr("0123456789.eE+-", *p)) return 0;
+    errno = 0;
+    *v = strtod(s, &end);
+    return *s && !*end && !errno && isfinite(*v) && *v >= lo && (hi_open ? *v < hi : *v <= hi);
+}
+
+/* "4:128,64:32,1024:4" (each R:V sets resolution R and above until the next
+ * entry; R a power of two from 4 to 2^max_log2, increasing) or a bare "V" (every
+ * resolution). Fills values[log2 R]; entries below the first R are left as they
+ * were. *bare is set for a bare value. 0, or -1 with the reason in err. */
+int cli_parse_per_res(const char *text, int max_log2, double lo, double hi, double *values,
+                      int *bare, char *err, size_t err_size) {
+    *bare = strchr(text, ':') == NULL;
+    if (*bare) {
+        if (cli_parse_number(text, lo, hi, 0, &values[0])) return 0;
+        snprintf(err, err_size, "'%s': expected a number in [%g, %g] or R:V,R:V,...", text, lo, hi);
+        return -1;
+    }
+    char item[64];
+    int prev = 1;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, ",");
+        long long r;
+        double v;
+        char *colon;
+        if (len == 0 || len >= sizeof item) goto bad;
+        memcpy(item, p, len), item[len] = 0;
+        if (!(colon = strchr(item, ':'))) goto bad;
+        *colon = 0;
+        if (!cli_parse_int(item, 4, 1LL << max_log2, &r) || (r & (r - 1)) ||
+            !cli_parse_number(colon + 1, lo, hi, 0, &v))
+            goto bad;
+        int l = 0;
+        while ((1LL << l) < r) l++;
+        if (l <= prev) {
+            snprintf(err, err_size, "'%s': resolutions must increase (%lld after %d)", text, r,
+                     1 << prev);
+            return -1;
+        }
+        for (int k = l; k <= max_log2; k++) values[k] = v;
+        prev = l;
+        p += len + (p[len] == ',');
+        if (p[-1] == ',' && !*p) goto bad;
+    }
+    return 0;
+bad:
+    snprintf(err, err_size,
+             "'%s': expected R:V,R:V,... with R a power of two from 4 to %d and V in [%g, %g] "
+             "(e.g. 4:128,64:32,1024:4), or one value",
+             text, 1 << max_log2, lo, hi);
+    return -1;
 }
 
 /* One seed: digits only (no sign, no spaces), so "-3" or "1e3" are refused. */

@@ -30,6 +30,11 @@ int cmd_metrics(int argc, char **argv);
 const char *cli_flag_value(int argc, char **argv, int *i, const char *name, int *missing);
 /* Whole-string decimal in [lo, hi]; 1 on success. */
 int cli_parse_int(const char *s, long long lo, long long hi, long long *v);
+/* Whole-string finite number in [lo, hi] ([lo, hi) with hi_open); 1 on success. */
+int cli_parse_number(const char *s, double lo, double hi, int hi_open, double *v);
+/* "4:128,64:32" or "V" into values[log2 R] (values[0] for a bare V); 0 or -1. */
+int cli_parse_per_res(const char *text, int max_log2, double lo, double hi, double *values,
+                      int *bare, char *err, size_t err_size);
 /* "0-3,9,20-22" -> malloc'd seeds; 0, or -1 with the reason in err. */
 int cli_parse_seeds(const char *text, uint64_t **seeds, int *count, char *err, size_t err_size);
 /* mkdir -p; 0 on success. */

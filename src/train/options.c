@@ -4,6 +4,8 @@
 #include "train/train.h"
 
 #include <cjson/cJSON.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,12 +21,9 @@ static void options_base(pg_train_options *o) {
     o->gp_lambda = 10.0f;
     o->drift = 0.001f;
     o->gp_target_space = 1;
-    o->n_critic = 1;
     o->adam_beta1 = 0.0f;
     o->adam_beta2 = 0.99f;
     o->adam_eps = 1e-8f;
-    o->wgan_lr = 5e-5f;
-    o->wgan_clip = 0.01f;
     o->ema_beta = 0.999f;
     o->mirror = 0;
     o->device = -1;
@@ -129,70 +128,232 @@ pg_status pg_train_options_check(const pg_train_options *o, int dataset_resoluti
     if (o->n_critic < 1) return PG_FAIL(PG_ERR_INVALID, "--n-critic %d must be >= 1", o->n_critic);
     if (o->lr_base <= 0) return PG_FAIL(PG_ERR_INVALID, "--lr %g must be > 0", o->lr_base);
     if (o->snap < 1) return PG_FAIL(PG_ERR_INVALID, "--snap %d must be >= 1", o->snap);
+    for (int l = 2; l <= PG_MAX_LOG2; l++)
+        if (o->lr[l] < 0 || !isfinite(o->lr[l]))
+            return PG_FAIL(PG_ERR_INVALID, "--lr at %dx%d is %g: must be > 0", 1 << l, 1 << l,
+                           o->lr[l]);
+    if (!(o->adam_beta1 >= 0 && o->adam_beta1 < 1) || !(o->adam_beta2 >= 0 && o->adam_beta2 < 1))
+        return PG_FAIL(PG_ERR_INVALID, "--adam-beta1 %g / --adam-beta2 %g: each must be in [0, 1)",
+                       o->adam_beta1, o->adam_beta2);
+    if (!(o->adam_eps > 0) || !(o->wgan_lr > 0) || !(o->wgan_clip > 0))
+        return PG_FAIL(PG_ERR_INVALID,
+                       "--adam-eps %g, --wgan-lr %g, --wgan-clip %g: each must be > 0", o->adam_eps,
+                       o->wgan_lr, o->wgan_clip);
+    if (!(o->gp_lambda >= 0) || !(o->drift >= 0) || !(o->r1_gamma >= 0))
+        return PG_FAIL(PG_ERR_INVALID, "--gp-lambda %g, --drift %g, --r1 %g: each must be >= 0",
+                       o->gp_lambda, o->drift, o->r1_gamma);
+    if (!(o->ema_beta >= 0 && o->ema_beta < 1))
+        return PG_FAIL(PG_ERR_INVALID, "--ema %g must be in [0, 1)", o->ema_beta);
+    if (o->metrics_num < 16)
+        return PG_FAIL(PG_ERR_INVALID, "--metrics-num %d must be >= 16", o->metrics_num);
     return PG_OK;
 }
 
-static const char *loss_names[] = {"wgan-gp", "wgan", "ns"};
+void pg_train_options_resolve(pg_train_options *o) {
+    const pg_loss *row = &pg_losses[o->loss];
+    if (o->n_critic <= 0) o->n_critic = row->n_critic;
+    if (o->wgan_lr <= 0)
+        o->wgan_lr = row->rms_lr > 0 ? row->rms_lr : pg_losses[PG_LOSS_WGAN].rms_lr;
+    if (o->wgan_clip <= 0) o->wgan_clip = row->clip > 0 ? row->clip : pg_losses[PG_LOSS_WGAN].clip;
+}
+
+/* A float as the shortest decimal that reads back to it (0.003, not
+ * 0.0030000000260770321), so the JSON shows the value that was typed. */
+static double short_float(float f) {
+    char text[32];
+    for (int digits = 6; digits < 9; digits++) {
+        snprintf(text, sizeof text, "%.*g", digits, (double)f);
+        if ((float)strtod(text, NULL) == f) return strtod(text, NULL);
+    }
+    return (double)f;
+}
+
+typedef enum {
+    J_INT,
+    J_I64,
+    J_FLOAT,
+    J_DOUBLE,
+    J_BOOL,
+    J_INT_RES,
+    J_FLOAT_RES,
+    J_DOUBLE_RES
+} json_kind;
+
+/* The numeric options in JSON: one row each, for writing and for reading back
+ * (a value outside [lo, hi] is refused: checkpoints come from strangers). */
+typedef struct {
+    const char *key;
+    json_kind kind;
+    size_t off;
+    double lo, hi;
+} json_field;
+
+#define O(field) offsetof(pg_train_options, field)
+static const json_field json_fields[] = {
+    {"resolution", J_INT, O(model.resolution), 0, 1 << 20},
+    {"channels", J_INT, O(model.channels), 1, 4},
+    {"fmap_base", J_INT, O(model.fmap_base), 1, 1 << 20},
+    {"fmap_decay", J_FLOAT, O(model.fmap_decay), 0, 16},
+    {"fmap_max", J_INT, O(model.fmap_max), 1, 1 << 16},
+    {"mbstd_group", J_INT, O(model.mbstd_group), 1, 1 << 16},
+    {"total_kimg", J_DOUBLE, O(total_kimg), 0, 1e9},
+    {"train_kimg", J_DOUBLE, O(train_kimg), 0, 1e9},
+    {"fade_kimg", J_DOUBLE, O(fade_kimg), 0, 1e9},
+    {"minibatch", J_INT_RES, O(minibatch), 0, 1 << 16},
+    {"minibatch_base", J_INT, O(minibatch_base), 1, 1 << 16},
+    {"lr", J_FLOAT_RES, O(lr), 0, 10},
+    {"lr_base", J_FLOAT, O(lr_base), 0, 10},
+    {"tick_kimg", J_DOUBLE_RES, O(tick_kimg), 0, 1e9},
+    {"tick_kimg_base", J_DOUBLE, O(tick_kimg_base), 0, 1e9},
+    {"snap", J_INT, O(snap), 1, 1 << 30},
+    {"keep_checkpoints", J_INT, O(keep_checkpoints), 1, 1 << 20},
+    {"gp_lambda", J_FLOAT, O(gp_lambda), 0, 1e6},
+    {"drift", J_FLOAT, O(drift), 0, 1e6},
+    {"r1_gamma", J_FLOAT, O(r1_gamma), 0, 1e6},
+    {"n_critic", J_INT, O(n_critic), 0, 1000},
+    {"adam_beta1", J_FLOAT, O(adam_beta1), 0, 1},
+    {"adam_beta2", J_FLOAT, O(adam_beta2), 0, 1},
+    {"adam_eps", J_FLOAT, O(adam_eps), 0, 1},
+    {"wgan_lr", J_FLOAT, O(wgan_lr), 0, 10},
+    {"wgan_clip", J_FLOAT, O(wgan_clip), 0, 1e6},
+    {"ema_beta", J_FLOAT, O(ema_beta), 0, 1},
+    {"mirror", J_BOOL, O(mirror), 0, 1},
+    {"grid_rows", J_INT, O(grid_rows), 1, 1024},
+    {"grid_cols", J_INT, O(grid_cols), 1, 1024},
+    {"metrics_swd", J_BOOL, O(metrics_swd), 0, 1},
+    {"metrics_num", J_INT, O(metrics_num), 1, 1 << 20},
+    {"device", J_INT, O(device), -1, 1 << 16},
+    {"stop_after", J_I64, O(stop_after), 0, 1e15},
+};
+#undef O
+#define N_JSON_FIELDS (int)(sizeof json_fields / sizeof json_fields[0])
+
+/* Element i of a field (i = 0 for scalars) as a double. */
+static double field_get(const pg_train_options *o, const json_field *f, int i) {
+    const char *p = (const char *)o + f->off;
+    switch (f->kind) {
+    case J_INT:
+    case J_BOOL:
+    case J_INT_RES:
+        return ((const int *)p)[i];
+    case J_I64:
+        return (double)*(const long long *)p;
+    case J_FLOAT:
+    case J_FLOAT_RES:
+        return short_float(((const float *)p)[i]);
+    default:
+        return ((const double *)p)[i];
+    }
+}
+
+static void field_set(pg_train_options *o, const json_field *f, int i, double v) {
+    char *p = (char *)o + f->off;
+    switch (f->kind) {
+    case J_INT:
+    case J_BOOL:
+    case J_INT_RES:
+        ((int *)p)[i] = (int)v;
+        break;
+    case J_I64:
+        *(long long *)p = (long long)v;
+        break;
+    case J_FLOAT:
+    case J_FLOAT_RES:
+        ((float *)p)[i] = (float)v;
+        break;
+    default:
+        ((double *)p)[i] = v;
+    }
+}
+
+static int field_is_array(const json_field *f) {
+    return f->kind >= J_INT_RES;
+}
 
 char *pg_train_options_to_json(const pg_train_options *o) {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "preset", o->preset);
     cJSON_AddStringToObject(j, "data", o->data);
     cJSON_AddStringToObject(j, "out", o->out);
-    cJSON_AddNumberToObject(j, "resolution", o->model.resolution);
-    cJSON_AddNumberToObject(j, "channels", o->model.channels);
-    cJSON_AddNumberToObject(j, "fmap_base", o->model.fmap_base);
-    cJSON_AddNumberToObject(j, "fmap_decay", o->model.fmap_decay);
-    cJSON_AddNumberToObject(j, "fmap_max", o->model.fmap_max);
-    cJSON_AddNumberToObject(j, "latent", pg_model_latent(&o->model));
-    cJSON_AddNumberToObject(j, "mbstd_group", o->model.mbstd_group);
-    cJSON_AddNumberToObject(j, "total_kimg", o->total_kimg);
-    cJSON_AddNumberToObject(j, "train_kimg", o->train_kimg);
-    cJSON_AddNumberToObject(j, "fade_kimg", o->fade_kimg);
-    cJSON_AddItemToObject(j, "minibatch", cJSON_CreateIntArray(o->minibatch, PG_MAX_LOG2 + 1));
-    cJSON_AddNumberToObject(j, "minibatch_base", o->minibatch_base);
-    cJSON_AddItemToObject(j, "lr", cJSON_CreateFloatArray(o->lr, PG_MAX_LOG2 + 1));
-    cJSON_AddNumberToObject(j, "lr_base", o->lr_base);
-    cJSON_AddItemToObject(j, "tick_kimg", cJSON_CreateDoubleArray(o->tick_kimg, PG_MAX_LOG2 + 1));
-    cJSON_AddNumberToObject(j, "tick_kimg_base", o->tick_kimg_base);
-    cJSON_AddNumberToObject(j, "snap", o->snap);
-    cJSON_AddNumberToObject(j, "keep_checkpoints", o->keep_checkpoints);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(j, "seed", seed);
-    cJSON_AddStringToObject(j, "loss", loss_names[o->loss]);
-    cJSON_AddNumberToObject(j, "gp_lambda", o->gp_lambda);
-    cJSON_AddNumberToObject(j, "drift", o->drift);
+    cJSON_AddStringToObject(j, "loss", pg_losses[o->loss].name);
     cJSON_AddStringToObject(j, "gp_space", o->gp_target_space ? "target" : "native");
-    cJSON_AddNumberToObject(j, "r1_gamma", o->r1_gamma);
-    cJSON_AddNumberToObject(j, "n_critic", o->n_critic);
-    cJSON_AddNumberToObject(j, "adam_beta1", o->adam_beta1);
-    cJSON_AddNumberToObject(j, "adam_beta2", o->adam_beta2);
-    cJSON_AddNumberToObject(j, "adam_eps", o->adam_eps);
-    cJSON_AddNumberToObject(j, "wgan_lr", o->wgan_lr);
-    cJSON_AddNumberToObject(j, "wgan_clip", o->wgan_clip);
-    cJSON_AddNumberToObject(j, "ema_beta", o->ema_beta);
-    cJSON_AddBoolToObject(j, "mirror", o->mirror);
-    cJSON_AddNumberToObject(j, "grid_rows", o->grid_rows);
-    cJSON_AddNumberToObject(j, "grid_cols", o->grid_cols);
-    cJSON_AddBoolToObject(j, "metrics_swd", o->metrics_swd);
-    cJSON_AddNumberToObject(j, "metrics_num", o->metrics_num);
+    cJSON_AddNumberToObject(j, "latent", pg_model_latent(&o->model));
+    for (int k = 0; k < N_JSON_FIELDS; k++) {
+        const json_field *f = &json_fields[k];
+        if (f->kind == J_BOOL) {
+            cJSON_AddBoolToObject(j, f->key, (int)field_get(o, f, 0));
+        } else if (field_is_array(f)) {
+            double v[PG_MAX_LOG2 + 1];
+            for (int i = 0; i <= PG_MAX_LOG2; i++) v[i] = field_get(o, f, i);
+            cJSON_AddItemToObject(j, f->key, cJSON_CreateDoubleArray(v, PG_MAX_LOG2 + 1));
+        } else {
+            cJSON_AddNumberToObject(j, f->key, field_get(o, f, 0));
+        }
+    }
+    /* session controls: shown and saved; a resume takes them from its own flags */
+    cJSON_AddStringToObject(j, "resume", o->resume);
+    double dumps[PG_MAX_DUMP_STEPS];
+    for (int i = 0; i < o->n_dump; i++) dumps[i] = (double)o->dump_steps[i];
+    cJSON_AddItemToObject(j, "dump_steps", cJSON_CreateDoubleArray(dumps, o->n_dump));
     char *text = cJSON_Print(j);
     cJSON_Delete(j);
     return text;
 }
 
-static double num(const cJSON *j, const char *key, double fallback) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-    return cJSON_IsNumber(v) ? v->valuedouble : fallback;
+/* One JSON value into a field, range-checked; absent keys keep the preset's. */
+static pg_status field_read(const cJSON *j, const json_field *f, pg_train_options *o) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, f->key);
+    if (!v) return PG_OK;
+    int n = field_is_array(f) ? PG_MAX_LOG2 + 1 : 1;
+    if (field_is_array(f) && (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != n))
+        return PG_FAIL(PG_ERR_FORMAT, "training options: '%s' must be an array of %d numbers",
+                       f->key, n);
+    for (int i = 0; i < n; i++) {
+        const cJSON *e = field_is_array(f) ? cJSON_GetArrayItem(v, i) : v;
+        double x = f->kind == J_BOOL && cJSON_IsBool(e) ? cJSON_IsTrue(e) : e->valuedouble;
+        if ((f->kind == J_BOOL ? !cJSON_IsBool(e) : !cJSON_IsNumber(e)) || !(x >= f->lo) ||
+            !(x <= f->hi))
+            return PG_FAIL(PG_ERR_FORMAT,
+                           "training options: '%s' must be %s in [%g, %g]: edit or drop the file",
+                           f->key, f->kind == J_BOOL ? "true or false" : "a number", f->lo, f->hi);
+        field_set(o, f, i, x);
+    }
+    return PG_OK;
 }
 
-static void array_of(const cJSON *j, const char *key, double *out, int n) {
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, key);
-    for (int i = 0; i < n; i++) {
-        const cJSON *v = cJSON_IsArray(a) ? cJSON_GetArrayItem(a, i) : NULL;
-        out[i] = cJSON_IsNumber(v) ? v->valuedouble : 0;
+/* The string-valued options. */
+static pg_status strings_read(const cJSON *j, pg_train_options *o) {
+    const cJSON *s;
+    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "data")))
+        snprintf(o->data, sizeof o->data, "%s", s->valuestring);
+    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "out")))
+        snprintf(o->out, sizeof o->out, "%s", s->valuestring);
+    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "seed"))) {
+        char *end;
+        o->seed = strtoull(s->valuestring, &end, 10);
+        if (*end || !s->valuestring[0])
+            return PG_FAIL(PG_ERR_FORMAT, "training options: seed '%.40s' is not a number",
+                           s->valuestring);
     }
+    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "loss"))) {
+        int k = pg_loss_find(s->valuestring);
+        if (k < 0)
+            return PG_FAIL(PG_ERR_FORMAT, "training options: unknown loss '%.40s' (%s)",
+                           s->valuestring, pg_loss_names());
+        o->loss = (pg_loss_kind)k;
+    }
+    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "gp_space")))
+        o->gp_target_space = !strcmp(s->valuestring, "target");
+    const cJSON *latent = cJSON_GetObjectItemCaseSensitive(j, "latent");
+    if (cJSON_IsNumber(latent)) {
+        if (!(latent->valuedouble >= 0 && latent->valuedouble <= 1 << 16))
+            return PG_FAIL(PG_ERR_FORMAT, "training options: latent must be in [0, 65536]");
+        o->model.latent = (int)latent->valuedouble;
+    }
+    return PG_OK;
 }
 
 pg_status pg_train_options_from_json(const char *json, pg_train_options *o) {
@@ -204,58 +365,19 @@ pg_status pg_train_options_from_json(const char *json, pg_train_options *o) {
     const cJSON *preset = cJSON_GetObjectItemCaseSensitive(j, "preset");
     pg_status st =
         pg_train_options_preset(o, cJSON_IsString(preset) ? preset->valuestring : "default");
-    if (st != PG_OK) {
-        cJSON_Delete(j);
-        return st;
+    if (st == PG_OK) st = strings_read(j, o);
+    for (int k = 0; k < N_JSON_FIELDS && st == PG_OK; k++) st = field_read(j, &json_fields[k], o);
+    const cJSON *dumps = cJSON_GetObjectItemCaseSensitive(j, "dump_steps");
+    o->n_dump = 0;
+    for (const cJSON *e = cJSON_IsArray(dumps) ? dumps->child : NULL; e && st == PG_OK;
+         e = e->next) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble >= 0 && e->valuedouble < 1e15) ||
+            o->n_dump >= PG_MAX_DUMP_STEPS)
+            st = PG_FAIL(PG_ERR_FORMAT, "training options: dump_steps: up to %d numbers >= 0",
+                         PG_MAX_DUMP_STEPS);
+        else
+            o->dump_steps[o->n_dump++] = (long long)e->valuedouble;
     }
-    const cJSON *s;
-    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "data")))
-        snprintf(o->data, sizeof o->data, "%s", s->valuestring);
-    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "out")))
-        snprintf(o->out, sizeof o->out, "%s", s->valuestring);
-    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "seed")))
-        o->seed = strtoull(s->valuestring, NULL, 10);
-    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "loss")))
-        for (int k = 0; k < 3; k++)
-            if (!strcmp(s->valuestring, loss_names[k])) o->loss = (pg_loss_kind)k;
-    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "gp_space")))
-        o->gp_target_space = !strcmp(s->valuestring, "target");
-    o->model.resolution = (int)num(j, "resolution", o->model.resolution);
-    o->model.channels = (int)num(j, "channels", o->model.channels);
-    o->model.fmap_base = (int)num(j, "fmap_base", o->model.fmap_base);
-    o->model.fmap_decay = (float)num(j, "fmap_decay", o->model.fmap_decay);
-    o->model.fmap_max = (int)num(j, "fmap_max", o->model.fmap_max);
-    o->model.latent = (int)num(j, "latent", o->model.latent);
-    o->model.mbstd_group = (int)num(j, "mbstd_group", o->model.mbstd_group);
-    o->total_kimg = num(j, "total_kimg", o->total_kimg);
-    o->train_kimg = num(j, "train_kimg", o->train_kimg);
-    o->fade_kimg = num(j, "fade_kimg", o->fade_kimg);
-    double tmp[PG_MAX_LOG2 + 1];
-    array_of(j, "minibatch", tmp, PG_MAX_LOG2 + 1);
-    for (int i = 0; i <= PG_MAX_LOG2; i++) o->minibatch[i] = (int)tmp[i];
-    array_of(j, "lr", tmp, PG_MAX_LOG2 + 1);
-    for (int i = 0; i <= PG_MAX_LOG2; i++) o->lr[i] = (float)tmp[i];
-    array_of(j, "tick_kimg", o->tick_kimg, PG_MAX_LOG2 + 1);
-    o->minibatch_base = (int)num(j, "minibatch_base", o->minibatch_base);
-    o->lr_base = (float)num(j, "lr_base", o->lr_base);
-    o->tick_kimg_base = num(j, "tick_kimg_base", o->tick_kimg_base);
-    o->snap = (int)num(j, "snap", o->snap);
-    o->keep_checkpoints = (int)num(j, "keep_checkpoints", o->keep_checkpoints);
-    o->gp_lambda = (float)num(j, "gp_lambda", o->gp_lambda);
-    o->drift = (float)num(j, "drift", o->drift);
-    o->r1_gamma = (float)num(j, "r1_gamma", o->r1_gamma);
-    o->n_critic = (int)num(j, "n_critic", o->n_critic);
-    o->adam_beta1 = (float)num(j, "adam_beta1", o->adam_beta1);
-    o->adam_beta2 = (float)num(j, "adam_beta2", o->adam_beta2);
-    o->adam_eps = (float)num(j, "adam_eps", o->adam_eps);
-    o->wgan_lr = (float)num(j, "wgan_lr", o->wgan_lr);
-    o->wgan_clip = (float)num(j, "wgan_clip", o->wgan_clip);
-    o->ema_beta = (float)num(j, "ema_beta", o->ema_beta);
-    o->mirror = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "mirror"));
-    o->grid_rows = (int)num(j, "grid_rows", o->grid_rows);
-    o->grid_cols = (int)num(j, "grid_cols", o->grid_cols);
-    o->metrics_swd = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "metrics_swd"));
-    o->metrics_num = (int)num(j, "metrics_num", o->metrics_num);
     cJSON_Delete(j);
-    return PG_OK;
+    return st;
 }

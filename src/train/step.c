@@ -1,8 +1,9 @@
-/* The D and G training steps of a phase as graphs (progan-spec.md, "Loss"):
- * WGAN-GP with drift (default), the original WGAN, or the non-saturating loss
- * with an optional R1 penalty; the optimizer updates and the Gs moving average
- * are nodes of the same graph, so one submit does the whole step. */
+/* The D and G training steps of a phase as graphs: the loss from its row in
+ * train/loss.c over ProGAN's D, the optimizer the row names; the optimizer updates and the Gs
+ * moving average are nodes of the same graph, so one submit does the whole step. */
 #include "train/step.h"
+
+#include "train/loss.h"
 
 #include <string.h>
 
@@ -39,46 +40,39 @@ pg_status pg_train_state_reset_moments(pg_vk_context *ctx, pg_train_state *s, in
     return pg_vk_oneshot_submit(ctx, cmd);
 }
 
-/* The per-sample WGAN-GP (or R1) penalty pieces: ||d sum(D(x)) / dx|| per sample. */
-static pg_tensor input_gradient_norm_sq(pg_graph *g, pg_tensor scores, pg_tensor x) {
-    pg_tensor grad;
-    if (pg_grad(g, pg_sum(g, scores), -1, 1, &x, &grad) != PG_OK) return -1;
-    return pg_reduce_sum(g, pg_square(g, grad), 2 | 4 | 8, 1.0f); /* [N,1,1,1] */
+/* ProGAN's D at the step's resolution and fade as a loss-table critic. */
+typedef struct {
+    const pg_model_config *c;
+    const pg_net *D;
+    int res;
+    pg_tensor alpha;
+} step_critic;
+
+static pg_tensor step_critic_apply(const pg_critic *self, pg_graph *g, pg_tensor x) {
+    const step_critic *sc = self->ctx;
+    return pg_model_discriminator(g, sc->c, sc->D, x, sc->res, sc->alpha);
 }
 
-/* The D loss per sample [N,1,1,1]; sets the stat outputs of st. */
-static pg_tensor d_loss(pg_graph *g, const pg_train_options *o, const pg_net *D, pg_step *st,
-                        pg_tensor fakes) {
-    const pg_model_config *c = &o->model;
-    pg_tensor d_real = pg_model_discriminator(g, c, D, st->reals, st->res, st->alpha);
-    pg_tensor d_fake = pg_model_discriminator(g, c, D, fakes, st->res, st->alpha);
-    st->score_real = pg_mean(g, d_real, 15);
-    st->score_fake = pg_mean(g, d_fake, 15);
-    if (o->loss == PG_LOSS_NS) {
-        pg_tensor loss =
-            pg_add(g, pg_softplus(g, d_fake), pg_softplus(g, pg_scale(g, d_real, -1, 0)));
-        if (o->r1_gamma > 0) {
-            pg_tensor sq = input_gradient_norm_sq(g, d_real, st->reals);
-            st->penalty = pg_mean(g, sq, 15);
-            loss = pg_add(g, loss, pg_scale(g, sq, 0.5f * o->r1_gamma, 0));
-        }
-        return loss;
-    }
-    pg_tensor loss = pg_sub(g, d_fake, d_real);
-    if (o->loss == PG_LOSS_WGAN) return loss;
-    /* WGAN-GP: the penalty on ||grad|| / s with s = R / res in the reference's target space */
-    st->mix = pg_input(g, "gp_mix", st->batch, 1, 1, 1);
-    pg_tensor mixed = pg_lerp(g, st->reals, fakes, st->mix);
-    pg_tensor d_mixed = pg_model_discriminator(g, c, D, mixed, st->res, st->alpha);
-    pg_tensor norm = pg_sqrt(g, input_gradient_norm_sq(g, d_mixed, mixed));
-    float s = o->gp_target_space ? (float)c->resolution / (float)st->res : 1.0f;
-    pg_tensor gp = pg_square(g, pg_scale(g, norm, 1.0f / s, -1.0f));
-    st->grad_norm = pg_mean(g, norm, 15);
-    st->score_mixed = pg_mean(g, d_mixed, 15);
-    st->penalty = pg_mean(g, gp, 15);
-    loss = pg_add(g, loss, pg_scale(g, gp, o->gp_lambda, 0));
-    if (o->drift > 0) loss = pg_add(g, loss, pg_scale(g, pg_square(g, d_real), o->drift, 0));
-    return loss;
+/* The loss row's D or G loss per sample; copies its stat outputs into st. */
+static pg_tensor loss_build(pg_graph *g, const pg_train_options *o, const pg_net *D, pg_step *st,
+                            pg_tensor fakes) {
+    step_critic sc = {&o->model, D, st->res, st->alpha};
+    pg_critic critic = {step_critic_apply, &sc};
+    pg_loss_graph l = {.g = g,
+                       .D = &critic,
+                       .reals = st->reals,
+                       .fakes = fakes,
+                       .batch = st->batch,
+                       .gp_lambda = o->gp_lambda,
+                       .drift = o->drift,
+                       .r1_gamma = o->r1_gamma};
+    pg_loss_graph_init(&l);
+    l.gp_scale = o->gp_target_space ? (float)o->model.resolution / (float)st->res : 1.0f;
+    const pg_loss *row = &pg_losses[o->loss];
+    pg_tensor per_sample = st->discriminator ? row->d_loss(&l) : row->g_loss(&l);
+    st->mix = l.mix, st->score_real = l.score_real, st->score_fake = l.score_fake;
+    st->score_mixed = l.score_mixed, st->penalty = l.penalty, st->grad_norm = l.grad_norm;
+    return per_sample;
 }
 
 /* Optimizer nodes for every parameter that has a gradient; skip when non-finite. */
@@ -89,11 +83,12 @@ static void updates_add(pg_graph *g, const pg_train_options *o, pg_train_state *
     int disc = st->discriminator;
     pg_net_bind(g, set, disc ? &s->D_m : &s->G_m, 0, &m);
     pg_net_bind(g, set, disc ? &s->D_v : &s->G_v, 0, &v);
+    const pg_loss *row = &pg_losses[o->loss];
     for (int i = 0; i < set->count; i++) {
         if (st->grads[i] < 0) continue;
-        if (disc && o->loss == PG_LOSS_WGAN) {
+        if ((disc ? row->d_opt : row->g_opt) == PG_OPT_RMSPROP) {
             pg_rmsprop(g, net->t[i], st->grads[i], v.t[i], st->lr, st->grad_sq, 0.99f, 1e-8f);
-            pg_clip(g, net->t[i], o->wgan_clip);
+            if (disc && row->clip_d) pg_clip(g, net->t[i], o->wgan_clip);
         } else {
             pg_adam(g, net->t[i], st->grads[i], m.t[i], v.t[i], st->lr, st->grad_sq, o->adam_beta1,
                     o->adam_beta2, o->adam_eps);
@@ -114,15 +109,9 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     pg_tensor fakes = pg_model_generator(g, c, &G, st->latents, st->res, st->alpha);
     pg_tensor per_sample;
     const pg_net *trained = st->discriminator ? &D : &G;
-    if (st->discriminator) {
+    if (st->discriminator)
         st->reals = pg_input(g, "reals", st->batch, st->res, st->res, c->channels);
-        per_sample = d_loss(g, o, &D, st, fakes);
-    } else {
-        pg_tensor d_fake = pg_model_discriminator(g, c, &D, fakes, st->res, st->alpha);
-        st->score_fake = pg_mean(g, d_fake, 15);
-        per_sample = o->loss == PG_LOSS_NS ? pg_softplus(g, pg_scale(g, d_fake, -1, 0))
-                                           : pg_scale(g, d_fake, -1, 0);
-    }
+    per_sample = loss_build(g, o, &D, st, fakes);
     st->loss = pg_mean(g, per_sample, 15);
     PG_TRY(pg_grad(g, st->loss, -1, trained->set->count, trained->t, st->grads));
     for (int i = 0; i < trained->set->count; i++) {

@@ -10,7 +10,7 @@
 #define PG_MAX_LOG2       10 /* 1024 */
 #define PG_MAX_DUMP_STEPS 16
 
-typedef enum { PG_LOSS_WGAN_GP, PG_LOSS_WGAN, PG_LOSS_NS } pg_loss_kind;
+#include "train/loss.h"
 
 /* Every option of a run; each has a default from a preset and a flag. */
 typedef struct {
@@ -36,10 +36,10 @@ typedef struct {
     float drift;         /* epsilon penalty on D(real)^2 (0.001) */
     int gp_target_space; /* 1: s = R / native resolution (reference); 0: s = 1 */
     float r1_gamma;      /* ns loss: R1 penalty weight, 0 = off */
-    int n_critic;        /* D steps per G step */
+    int n_critic;        /* D steps per G step; 0 = the loss's default (5 for wgan) */
     float adam_beta1, adam_beta2, adam_eps;
-    float wgan_lr;   /* wgan loss: RMSProp learning rate */
-    float wgan_clip; /* wgan loss: weight clipping bound */
+    float wgan_lr;   /* RMSprop learning rate (wgan: both D and G); 0 = the loss's (5e-5) */
+    float wgan_clip; /* wgan: D weight clipping bound; 0 = the loss's (0.01) */
     float ema_beta;  /* Gs = G + (Gs - G) * beta after every D step */
     int mirror;
     int device; /* -1: automatic */
@@ -54,6 +54,8 @@ typedef struct {
 
 /* Fills o with a preset's values; PG_ERR_INVALID for an unknown name. */
 pg_status pg_train_options_preset(pg_train_options *o, const char *preset);
+/* Replaces the zeros that mean "the loss's default" (n_critic, RMSprop lr, clip). */
+void pg_train_options_resolve(pg_train_options *o);
 /* Checks the options once the dataset is known; messages name the flag. */
 pg_status pg_train_options_check(const pg_train_options *o, int dataset_resolution);
 /* The options as a JSON object (training_options.json, checkpoint metadata). */

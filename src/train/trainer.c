@@ -132,7 +132,8 @@ pg_status pg_run_d_step(pg_run *r, pg_step *twin) {
     PG_TRY(reals_get(r));
     pg_run_d_inputs(r);
     int64_t t = r->p.adam_t_d + 1;
-    float lr = r->o.loss == PG_LOSS_WGAN ? r->o.wgan_lr : adam_lr(&r->o, r->sched.lr, t);
+    float lr = pg_losses[r->o.loss].d_opt == PG_OPT_RMSPROP ? r->o.wgan_lr
+                                                            : adam_lr(&r->o, r->sched.lr, t);
     pg_step *st = &r->d_step;
     if (twin) { /* the same inputs through the no-update twin first (step dumps) */
         PG_TRY(pg_step_feed_run(r, twin, 1, lr));
@@ -167,7 +168,9 @@ pg_status pg_run_d_step(pg_run *r, pg_step *twin) {
 pg_status pg_run_g_step(pg_run *r, pg_step *twin) {
     pg_run_g_inputs(r);
     pg_step *st = &r->g_step;
-    float lr = adam_lr(&r->o, r->sched.lr, r->p.adam_t_g + 1);
+    float lr = pg_losses[r->o.loss].g_opt == PG_OPT_RMSPROP
+                   ? r->o.wgan_lr
+                   : adam_lr(&r->o, r->sched.lr, r->p.adam_t_g + 1);
     if (twin) {
         PG_TRY(pg_step_feed_run(r, twin, 0, lr));
         PG_TRY(pg_plan_run(twin->plan));
@@ -299,6 +302,7 @@ static pg_status session(pg_run *r) {
     else if (r->o.resume[0])
         snprintf(resume_path, sizeof resume_path, "%s", r->o.resume);
     if (resume_path[0]) PG_TRY(resume_options(r, resume_path));
+    pg_train_options_resolve(&r->o); /* checkpoints from before the loss table */
     PG_TRY(pg_train_options_check(&r->o, pg_dataset_resolution(r->dataset)));
     PG_TRY(pg_vk_context_create(r->o.device, &r->ctx));
     if (!resume_path[0]) PG_TRY(pg_run_dir_create(r));
@@ -334,6 +338,7 @@ pg_status pg_train_run(const pg_train_options *o) {
     pg_run *r = calloc(1, sizeof *r);
     if (!r) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
     r->o = *o;
+    pg_train_options_resolve(&r->o);
     r->p.lod = -1;
     pg_status st = session(r);
     if (r->sampler) pg_sampler_wait(r->sampler), pg_sampler_destroy(r->sampler);
