@@ -312,15 +312,40 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     return PG_OK;
 }
 
-/* The register-blocked kernel for ProGAN's shapes (or when PROGAN_CONV=general
- * forces the general one, so tests can check it on those shapes too); every
- * other geometry goes to the general kernel. */
+/* The conv family as one GEMM of shaders/gemm_tiled.comp (GPU class). */
+static pg_status conv_tiled_build(const pg_vk_info *info, const pg_gemm_choice *c,
+                                  const pg_graph *g, pg_tensor t, uint32_t mode, pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    const int *a = g->nodes[n->inputs[0]].shape, *b = g->nodes[n->inputs[1]].shape;
+    uint32_t k = (uint32_t)(mode == CONV_WEIGHT_GRAD ? n->shape[0] : b[0]);
+    uint32_t ci = (uint32_t)(mode == CONV_WEIGHT_GRAD ? a[3] : b[2]), co = (uint32_t)b[3];
+    uint64_t pixels = (uint64_t)a[0] * a[1] * a[2], taps = (uint64_t)k * k;
+    pg_gemm_problem p = {.mode = mode,
+                         .ks = k,
+                         .a_kfast = mode != CONV_WEIGHT_GRAD,
+                         .b_nfast = mode != CONV_INPUT_GRAD,
+                         .conv = {(uint32_t)a[0], (uint32_t)a[1], (uint32_t)a[2], ci, co},
+                         .scale = n->fparams[0],
+                         .out = t,
+                         .a = n->inputs[0],
+                         .b = n->inputs[1]};
+    p.m = mode == CONV_WEIGHT_GRAD ? taps * ci : pixels;
+    p.n = mode == CONV_INPUT_GRAD ? ci : co;
+    p.k = mode == CONV_FORWARD ? taps * ci : mode == CONV_INPUT_GRAD ? taps * co : pixels;
+    return pg_gemm_tiled_dispatch(info, c, &p, d);
+}
+
+/* ProGAN's shapes run on the variant pg_gemm_choose picks (register-blocked on
+ * CPUs, tiled on GPUs, or what $PROGAN_CONV forces, so tests can check each on
+ * the same cases); every other geometry goes to the general kernel. */
 static pg_status conv_route(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
                             pg_dispatch *d) {
-    const char *force = getenv("PROGAN_CONV");
-    int general = force && !strcmp(force, "general");
-    if (!general && pg_conv_is_progan_shape(g, t)) return conv_build(info, g, t, mode, d);
-    return conv_general_build(info, g, t, mode, d);
+    pg_gemm_choice c;
+    PG_TRY(pg_gemm_choose(info, &c));
+    if (c.kind == PG_GEMM_GENERAL || !pg_conv_is_progan_shape(g, t))
+        return conv_general_build(info, g, t, mode, d);
+    if (c.kind == PG_GEMM_TILED) return conv_tiled_build(info, &c, g, t, mode, d);
+    return conv_build(info, g, t, mode, d);
 }
 
 pg_status conv2d_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
@@ -335,7 +360,33 @@ pg_status conv2d_weight_grad_dispatch(const pg_vk_info *info, const pg_graph *g,
     return conv_route(info, g, t, CONV_WEIGHT_GRAD, d);
 }
 
+/* matmul on shaders/gemm_tiled.comp: any K (split-K keeps the loops short). */
+static pg_status matmul_tiled_build(const pg_vk_info *info, const pg_gemm_choice *c,
+                                    const pg_graph *g, pg_tensor t, pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    int m, k, k2, cols, ta = n->iparams[0] != 0, tb = n->iparams[1] != 0;
+    matrix_dims(g->nodes[n->inputs[0]].shape, ta, &m, &k);
+    matrix_dims(g->nodes[n->inputs[1]].shape, tb, &k2, &cols);
+    pg_gemm_problem p = {.mode = 3,
+                         .ks = 1,
+                         .a_kfast = !ta,
+                         .b_nfast = !tb,
+                         .m = (uint64_t)m,
+                         .n = (uint64_t)cols,
+                         .k = (uint64_t)k,
+                         .strides = {ta ? 1 : (uint32_t)k, ta ? (uint32_t)m : 1,
+                                     tb ? 1 : (uint32_t)cols, tb ? (uint32_t)k : 1},
+                         .scale = n->fparams[0],
+                         .out = t,
+                         .a = n->inputs[0],
+                         .b = n->inputs[1]};
+    return pg_gemm_tiled_dispatch(info, c, &p, d);
+}
+
 pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
+    pg_gemm_choice choice;
+    PG_TRY(pg_gemm_choose(info, &choice));
+    if (choice.kind == PG_GEMM_TILED) return matmul_tiled_build(info, &choice, g, t, d);
     PG_TRY(ballot_check(info));
     const pg_node *n = &g->nodes[t];
     int m, k, k2, cols;

@@ -75,6 +75,32 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
                     const int in_shape[4], int axes, float scale, uint64_t out_count,
                     uint64_t chunk, uint64_t splits);
 
+/* ---- kernel variants of the conv family and matmul (op_gemm.c). $PROGAN_CONV =
+ * auto (by device class) | register (the register-blocked kernels, CPU class) |
+ * tiled[:SHAPE[:SPLITS]] (the shared-memory implicit GEMM, GPU class; SHAPE
+ * 128x128, 64x64, 128x32 or 32x32, SPLITS the split-K count) | general. */
+typedef enum { PG_GEMM_REGISTER, PG_GEMM_TILED, PG_GEMM_GENERAL } pg_gemm_kind;
+typedef struct {
+    pg_gemm_kind kind;
+    int shape;  /* a block shape index, -1: chosen from the problem */
+    int splits; /* split-K count, 0: chosen from the device's compute units */
+} pg_gemm_choice;
+pg_status pg_gemm_choose(const pg_vk_info *info, pg_gemm_choice *c);
+const char *pg_gemm_kind_name(pg_gemm_kind k);
+/* One GEMM of shaders/gemm_tiled.comp: out[m,n] = scale * sum_k A[m,k] B[k,n]. */
+typedef struct {
+    uint32_t mode;             /* 0 conv forward, 1 input grad, 2 weight grad, 3 matmul */
+    uint32_t ks;               /* conv kernel size (1 or 3) */
+    uint32_t a_kfast, b_nfast; /* A contiguous along k, B along n */
+    uint64_t m, n, k;
+    uint32_t conv[5];    /* N, H, W, Ci, Co of the conv (forward convention) */
+    uint32_t strides[4]; /* matmul: A's m and k strides, B's k and n strides */
+    float scale;
+    pg_tensor out, a, b;
+} pg_gemm_problem;
+pg_status pg_gemm_tiled_dispatch(const pg_vk_info *info, const pg_gemm_choice *c,
+                                 const pg_gemm_problem *p, pg_dispatch *d);
+
 /* ---- per-family dispatch and VJP functions, referenced by the table in ops.c */
 #define PG_OP_FUNCS(name)                                                                          \
     pg_status name##_dispatch(const pg_vk_info *, const pg_graph *, pg_tensor, pg_dispatch *);     \

@@ -128,7 +128,8 @@ typedef struct {
 
 /* First-fit placement of every root intermediate by liveness over levels. */
 static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use, int top) {
-    arena_block *live = calloc((size_t)p->n_nodes + 1, sizeof *live);
+    /* every node's output and every two-pass node's scratch may be alive at once */
+    arena_block *live = calloc(2 * (size_t)p->n_nodes + 1, sizeof *live);
     if (!live) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning memory");
     int n_live = 0;
     uint64_t end = 0;

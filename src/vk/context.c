@@ -164,6 +164,27 @@ static int compute_queue_family(VkPhysicalDevice pd) {
     return best;
 }
 
+/* Streaming multiprocessors (NVIDIA) or compute units (AMD) from the vendor
+ * extensions when present, else 0 (callers state their default); sizes
+ * split-K so small layers fill the device. Neither extension is required. */
+static uint32_t compute_units_query(VkPhysicalDevice pd, const VkExtensionProperties *ext,
+                                    uint32_t n_ext) {
+    VkPhysicalDeviceShaderSMBuiltinsPropertiesNV nv = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_SM_BUILTINS_PROPERTIES_NV};
+    VkPhysicalDeviceShaderCorePropertiesAMD amd = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_CORE_PROPERTIES_AMD};
+    VkPhysicalDeviceProperties2 props = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+    if (has_extension(ext, n_ext, "VK_NV_shader_sm_builtins"))
+        props.pNext = &nv;
+    else if (has_extension(ext, n_ext, "VK_AMD_shader_core_properties"))
+        props.pNext = &amd;
+    else
+        return 0;
+    vkGetPhysicalDeviceProperties2(pd, &props);
+    if (props.pNext == &nv) return nv.shaderSMCount;
+    return amd.shaderEngineCount * amd.shaderArraysPerEngineCount * amd.computeUnitsPerShaderArray;
+}
+
 /* Fills info from the physical device: limits, subgroups, features, heaps. */
 static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
     memset(info, 0, sizeof *info);
@@ -233,6 +254,7 @@ static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
     info->has_int8 = f16.shaderInt8;
     info->has_cooperative_matrix = has_extension(ext, n_ext, "VK_KHR_cooperative_matrix") ||
                                    has_extension(ext, n_ext, "VK_NV_cooperative_matrix");
+    info->compute_units = compute_units_query(pd, ext, n_ext);
     free(ext);
 
     VkPhysicalDeviceMemoryProperties mp;

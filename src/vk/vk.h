@@ -30,6 +30,8 @@ typedef struct {
     int subgroup_arithmetic; /* subgroupAdd etc. in compute shaders */
     int subgroup_ballot;     /* subgroupBroadcast in compute shaders (conv, matmul) */
     int has_fp16, has_int8, has_cooperative_matrix, has_timestamps;
+    uint32_t compute_units; /* SMs / CUs from VK_NV_shader_sm_builtins or
+                               VK_AMD_shader_core_properties; 0 when unknown */
     float timestamp_period_ns;
     uint32_t heap_count;
     uint64_t heap_size[VK_MAX_MEMORY_HEAPS];
