@@ -9,6 +9,7 @@ packages=(
   vulkan-validationlayers vulkan-tools
   libturbojpeg0-dev libjpeg-turbo-progs libpng-dev libcjson-dev libxxhash-dev
   zlib1g-dev libgomp1 file dataset-fashion-mnist python3-pil
+  libopenmpi-dev openmpi-bin
   liblapacke-dev libopenblas-dev
 )
 

@@ -48,6 +48,7 @@ static const char *probes[][2] = {
     {"--keep", "9"},
     {"--seed", "77"},
     {"--device", "3"},
+    {"--micro-batch", "2"},
     {"--dump-step", "1,2"},
     {"--metrics", "swd"},
     {"--metrics-num", "100"},
@@ -58,7 +59,8 @@ static const char *probes[][2] = {
 #define N_PROBES (int)(sizeof probes / sizeof probes[0])
 
 /* Keys no flag sets, with the reason. */
-static const char *derived[] = {"channels" /* from the dataset */};
+static const char *derived[] = {"channels" /* from the dataset */,
+                                "ranks" /* the processes mpirun/srun started */};
 
 /* stdout of a shell command (malloc'd) and its exit status. */
 static char *run(const char *cmd, int *rc) {

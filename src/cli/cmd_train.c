@@ -3,6 +3,7 @@
  * a checkpoint at the next block boundary and exits 130. */
 #include "cli/commands.h"
 #include "data/dataset.h"
+#include "dist/dist.h"
 #include "train/train.h"
 
 #include <signal.h>
@@ -64,6 +65,14 @@ static int set_grid(pg_train_options *o, const char *f, const char *v) {
         o->grid_cols < 1 || o->grid_rows > 1024 || o->grid_cols > 1024 ||
         o->grid_rows * o->grid_cols > 1024)
         return bad(f, v, "expected RxC with at most 1024 cells, e.g. 6x8");
+    return 1;
+}
+
+static int set_micro_batch(pg_train_options *o, const char *f, const char *v) {
+    long long m;
+    if (!strcmp(v, "auto")) return o->micro_batch = 0, 1;
+    if (!cli_parse_int(v, 1, 1 << 16, &m)) return bad(f, v, "expected auto or an integer >= 1");
+    o->micro_batch = (int)m;
     return 1;
 }
 
@@ -177,8 +186,14 @@ static const train_flag flags[] = {
     {"--keep", "N", "newest checkpoints kept (default 3)", F_INT, O(keep_checkpoints), 0, 1,
      1 << 20, 0, NULL},
     {"--seed", "S", "random seed (default 1000)", F_U64, O(seed), 0, 0, 0, 0, NULL},
-    {"--device", "N", "Vulkan device (see `progan devices`)", F_INT, O(device), 0, 0, 1 << 16, 0,
-     NULL},
+    {"--device", "N",
+     "Vulkan device (see `progan devices`; under mpirun: the node-local rank picks one of the "
+     "node's GPUs)",
+     F_INT, O(device), 0, 0, 1 << 16, 0, NULL},
+    {"--micro-batch", "M|auto",
+     "split each rank's share of the batch into M sequential micro-batches (gradients summed); "
+     "auto: per phase, the fewest that fit in the device's memory",
+     F_CUSTOM, 0, 0, 0, 0, 0, set_micro_batch},
     {"--dump-step", "K[,K]", "write step-K.safetensors for these iterations", F_CUSTOM, 0, 0, 0, 0,
      0, set_dump_steps},
     {"--metrics", "swd", "evaluate SWD at every snapshot (metric-swd.jsonl)", F_CUSTOM, 0, 0, 0, 0,
@@ -367,6 +382,11 @@ int cmd_train(int argc, char **argv) {
         printf("%s\n\n", json);
         free(json);
         pg_schedule_print_timeline(&o, stdout);
+        fflush(stdout);
+        if (o.micro_batch == 0 && pg_train_plan_memory(&o) != PG_OK) {
+            fprintf(stderr, "progan train: %s\n", pg_error_message());
+            return 1;
+        }
         return 0;
     }
     if (!o.data[0]) {
@@ -376,14 +396,14 @@ int cmd_train(int argc, char **argv) {
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    pg_status st = pg_train_run(&o);
-    if (st == PG_ERR_INTERRUPTED) {
+    /* under mpirun/srun: one rank of a data-parallel run (a no-op otherwise) */
+    _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "the cancel flag is an int");
+    pg_status st = pg_dist_init((volatile const int *)&pg_train_stop_requested);
+    if (st == PG_OK) st = pg_train_run(&o);
+    /* an error every rank shares is printed once, by rank 0 */
+    if (st != PG_OK && (pg_dist_rank() == 0 || !pg_dist_error_is_shared()))
         fprintf(stderr, "progan train: %s\n", pg_error_message());
-        return 130;
-    }
-    if (st != PG_OK) {
-        fprintf(stderr, "progan train: %s\n", pg_error_message());
-        return 1;
-    }
-    return 0;
+    /* a failure the other ranks do not know about ends the job (no rank waits) */
+    pg_dist_finalize(st != PG_OK && st != PG_ERR_INTERRUPTED);
+    return st == PG_OK ? 0 : st == PG_ERR_INTERRUPTED ? 130 : 1;
 }

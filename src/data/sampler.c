@@ -20,6 +20,7 @@ struct pg_sampler {
     float *dst;
     int *indices; /* of the job in flight, then of the last completed batch */
     uint8_t *mirrors;
+    uint64_t *keys; /* NULL: element i for sample i */
 };
 
 /* One row pair (2y, 2y+1) of one sample: convert, mirror and fade in float. */
@@ -43,21 +44,27 @@ static void fill_rows(const uint8_t *img, int res, int c, int flip, float frac, 
     }
 }
 
-/* Counter-based draws: the same (seed, iteration) gives the same batch on any machine. */
 void pg_sampler_draw(const pg_dataset *ds, int batch, int res, int mirror, uint64_t seed,
                      uint64_t iteration, float frac, float *dst, int *indices, uint8_t *mirrors,
                      int threads) {
+    pg_sampler_draw_keyed(ds, batch, res, mirror, seed, iteration, NULL, frac, dst, indices,
+                          mirrors, threads);
+}
+
+/* Counter-based draws: the same (seed, iteration, key) gives the same sample on any machine. */
+void pg_sampler_draw_keyed(const pg_dataset *ds, int batch, int res, int mirror, uint64_t seed,
+                           uint64_t iteration, const uint64_t *keys, float frac, float *dst,
+                           int *indices, uint8_t *mirrors, int threads) {
     uint32_t count = (uint32_t)pg_dataset_count(ds);
     int c = pg_dataset_channels(ds);
     const uint8_t *level = pg_dataset_level(ds, res);
     for (int i = 0; i < batch; i++) {
-        uint32_t u = pg_rand_u32(seed, iteration, PG_RAND_STREAM_DATA_INDEX, (uint64_t)i);
+        uint64_t e = keys ? keys[i] : (uint64_t)i;
+        uint32_t u = pg_rand_u32(seed, iteration, PG_RAND_STREAM_DATA_INDEX, e);
         indices[i] = (int)(((uint64_t)u * count) >> 32);
         mirrors[i] =
-            mirror
-                ? (uint8_t)(pg_rand_u32(seed, iteration, PG_RAND_STREAM_DATA_MIRROR, (uint64_t)i) &
-                            1u)
-                : 0;
+            mirror ? (uint8_t)(pg_rand_u32(seed, iteration, PG_RAND_STREAM_DATA_MIRROR, e) & 1u)
+                   : 0;
     }
     size_t img = (size_t)res * res * c;
     int pairs = res / 2, T = threads > 0 ? threads : omp_get_max_threads();
@@ -80,8 +87,8 @@ static void *worker_main(void *arg) {
         float frac = s->frac;
         float *dst = s->dst;
         pthread_mutex_unlock(&s->mu);
-        pg_sampler_draw(s->ds, s->batch, s->res, s->mirror, s->seed, it, frac, dst, s->indices,
-                        s->mirrors, s->threads);
+        pg_sampler_draw_keyed(s->ds, s->batch, s->res, s->mirror, s->seed, it, s->keys, frac, dst,
+                              s->indices, s->mirrors, s->threads);
         pthread_mutex_lock(&s->mu);
         s->busy = 0;
         pthread_cond_broadcast(&s->cv);
@@ -137,7 +144,23 @@ void pg_sampler_destroy(pg_sampler *s) {
     pthread_cond_destroy(&s->cv);
     free(s->indices);
     free(s->mirrors);
+    free(s->keys);
     free(s);
+}
+
+pg_status pg_sampler_set_keys(pg_sampler *s, const uint64_t *keys) {
+    uint64_t *copy = NULL;
+    if (keys) {
+        copy = malloc((size_t)s->batch * sizeof *copy);
+        if (!copy) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "cannot allocate sampler keys");
+        memcpy(copy, keys, (size_t)s->batch * sizeof *copy);
+    }
+    pthread_mutex_lock(&s->mu);
+    while (s->busy) pthread_cond_wait(&s->cv, &s->mu);
+    free(s->keys);
+    s->keys = copy;
+    pthread_mutex_unlock(&s->mu);
+    return PG_OK;
 }
 
 pg_status pg_sampler_begin(pg_sampler *s, uint64_t iteration, float frac, float *dst) {

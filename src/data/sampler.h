@@ -20,6 +20,10 @@ typedef struct pg_sampler pg_sampler;
 pg_status pg_sampler_create(const pg_dataset *ds, int batch, int res, int mirror, uint64_t seed,
                             pg_sampler **out);
 void pg_sampler_destroy(pg_sampler *s);
+/* Sample i draws Philox element keys[i] instead of i (keys: batch entries, copied;
+ * NULL = 0..batch-1). Data parallelism keys by the global sample index, so a
+ * batch split over ranks and micro-batches draws what one process would. */
+pg_status pg_sampler_set_keys(pg_sampler *s, const uint64_t *keys);
 void pg_sampler_set_threads(pg_sampler *s, int threads);
 /* Starts filling dst (float [batch, res, res, C], NHWC, values in [-1,1]) on the worker
  * thread for `iteration` with fade fraction frac in [0,1):
@@ -36,5 +40,9 @@ const uint8_t *pg_sampler_mirrors(const pg_sampler *s);
 void pg_sampler_draw(const pg_dataset *ds, int batch, int res, int mirror, uint64_t seed,
                      uint64_t iteration, float frac, float *dst, int *indices, uint8_t *mirrors,
                      int threads);
+/* The same with Philox elements keys[0..batch) (NULL = 0..batch-1). */
+void pg_sampler_draw_keyed(const pg_dataset *ds, int batch, int res, int mirror, uint64_t seed,
+                           uint64_t iteration, const uint64_t *keys, float frac, float *dst,
+                           int *indices, uint8_t *mirrors, int threads);
 
 #endif

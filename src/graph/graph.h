@@ -197,6 +197,10 @@ typedef struct pg_plan pg_plan;
 pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
                          int n_outputs, pg_plan **out);
 void pg_plan_destroy(pg_plan *p);
+/* The activation arena pg_plan_create would allocate, without allocating it or
+ * recording anything (choosing micro-batches that fit a device's memory). */
+pg_status pg_plan_measure(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                          int n_outputs, uint64_t *arena_bytes);
 /* Host pointer where an input's values go before pg_plan_run (float, NHWC). */
 float *pg_plan_input(pg_plan *p, pg_tensor input);
 /* Host pointer to an output's values after pg_plan_run. */

@@ -471,6 +471,38 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
     return PG_OK;
 }
 
+pg_status pg_plan_measure(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                          int n_outputs, uint64_t *arena_bytes) {
+    *arena_bytes = 0;
+    if (g->error != PG_OK) return PG_FAIL(g->error, "graph: %s", g->error_message);
+    pg_plan *p = calloc(1, sizeof *p);
+    if (!p) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    p->ctx = ctx;
+    p->n_nodes = g->count;
+    size_t n = (size_t)g->count + 1;
+    p->nodes = malloc(n * sizeof *p->nodes);
+    p->level = malloc(n * sizeof *p->level);
+    p->root = malloc(n * sizeof *p->root);
+    p->offset = malloc(n * sizeof *p->offset);
+    p->scratch_offset = calloc(n, sizeof *p->scratch_offset);
+    p->scratch_bytes = calloc(n, sizeof *p->scratch_bytes);
+    pg_status st = PG_OK;
+    if (!p->nodes || !p->level || !p->root || !p->offset || !p->scratch_offset || !p->scratch_bytes)
+        st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    int top = 0;
+    if (st == PG_OK) {
+        memcpy(p->nodes, g->nodes, (size_t)g->count * sizeof *p->nodes);
+        for (int i = 0; i < g->count; i++) {
+            p->level[i] = -1;
+            p->offset[i] = NO_OFFSET;
+        }
+        st = plan_analyse(p, outputs, n_outputs, &top);
+    }
+    if (st == PG_OK) *arena_bytes = p->arena_bytes;
+    pg_plan_destroy(p);
+    return st;
+}
+
 void pg_plan_destroy(pg_plan *p) {
     if (!p) return;
     pg_vk_context *ctx = p->ctx;

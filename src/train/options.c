@@ -27,6 +27,8 @@ static void options_base(pg_train_options *o) {
     o->ema_beta = 0.999f;
     o->mirror = 0;
     o->device = -1;
+    o->micro_batch = 1;
+    o->ranks = 1;
     o->grid_rows = 6;
     o->grid_cols = 8;
     o->metrics_num = 1024;
@@ -223,6 +225,8 @@ static const json_field json_fields[] = {
     {"metrics_swd", J_BOOL, O(metrics_swd), 0, 1},
     {"metrics_num", J_INT, O(metrics_num), 1, 1 << 20},
     {"device", J_INT, O(device), -1, 1 << 16},
+    {"micro_batch", J_INT, O(micro_batch), 0, 1 << 16},
+    {"ranks", J_INT, O(ranks), 1, 1 << 20},
     {"stop_after", J_I64, O(stop_after), 0, 1e15},
 };
 #undef O

@@ -51,6 +51,20 @@ typedef struct {
     double tick_start_time, session_start, elapsed_at_start;
     FILE *log, *stats_file;
     pg_tfevents *events;
+    /* data parallelism and micro-batches (parallel.c): a phase is "parted" when
+     * ranks * micro > 1; the rank draws `share` samples per step, keys[k] being
+     * the global sample index of local sample k (NULL: k), and runs them as
+     * `micro` parts of part_batch through gradient-only steps, then d_update /
+     * g_update apply the summed gradients. */
+    int rank, ranks, writes_files; /* writes_files: rank 0 alone writes the run folder */
+    int checkpoint_ranks;          /* the ranks that wrote the resumed checkpoint */
+    int parted, micro, part_batch, share;
+    uint64_t *keys;
+    pg_step d_update, g_update;
+    pg_vk_buffer grads_G, grads_D; /* host-visible, laid out as the parameters */
+    float *acc;                    /* the summed gradients, packed: one contiguous buffer */
+    size_t acc_floats;
+    char batch_note[64]; /* tick line: how the global batch is split */
 } pg_run;
 
 /* run_files.c */
@@ -67,10 +81,22 @@ pg_status pg_run_dump(pg_run *r);
 pg_status pg_run_find_resume(const pg_train_options *o, const char *dataset_hash, char *path,
                              size_t size);
 
+/* parallel.c */
+pg_status pg_par_layout(pg_run *r, const pg_schedule *s, int micro);
+pg_status pg_par_micro_auto(pg_run *r, const pg_schedule *s, int *micro);
+pg_status pg_par_steps_create(pg_run *r, const pg_schedule *s);
+pg_status pg_par_d_step(pg_run *r, float lr);
+pg_status pg_par_g_step(pg_run *r, float lr);
+pg_status pg_par_check_replicas(pg_run *r);
+void pg_par_destroy(pg_run *r);
+
 /* trainer.c */
 void pg_run_d_inputs(pg_run *r);
 void pg_run_g_inputs(pg_run *r);
 pg_status pg_step_feed_run(pg_run *r, pg_step *st, int discriminator, float lr_t);
+/* The same from local sample `first` on (one micro-batch of the rank's share). */
+pg_status pg_step_feed_part(pg_run *r, pg_step *st, int discriminator, float lr_t, int first);
+void pg_run_stat_add(pg_stat *s, double v);
 /* One D (G) step; a non-NULL twin (a no-update step of the same phase) runs
  * first on exactly the same inputs. */
 pg_status pg_run_d_step(pg_run *r, pg_step *twin);

@@ -97,6 +97,7 @@ static pg_status grid_write(pg_run *r, const char *path, const float *images, in
 }
 
 pg_status pg_run_write_reals(pg_run *r) {
+    if (!r->writes_files) return PG_OK;
     int n = r->o.grid_rows * r->o.grid_cols, res = r->o.model.resolution, c = r->o.model.channels;
     if (n > pg_dataset_count(r->dataset)) n = pg_dataset_count(r->dataset);
     const uint8_t *level = pg_dataset_level(r->dataset, res);
@@ -175,6 +176,7 @@ static pg_status metric_swd(pg_run *r, int res) {
 }
 
 pg_status pg_run_export(pg_run *r, int res) {
+    if (!r->writes_files) return PG_OK;
     char dir[4200], path[4300];
     snprintf(dir, sizeof dir, "%s/snapshots", r->run_dir);
     mkdir(dir, 0755);
@@ -214,6 +216,7 @@ static int checkpoints_list(const char *dir, char **names, int max) {
 }
 
 pg_status pg_run_checkpoint(pg_run *r) {
+    if (!r->writes_files) return PG_OK; /* rank 0 writes for every rank */
     char path[4300];
     snprintf(path, sizeof path, "%s/checkpoint-%010.3f.safetensors", r->run_dir,
              r->p.cur_nimg / 1000.0);
@@ -298,11 +301,26 @@ static double phase_end_kimg(const pg_train_options *o, double kimg) {
     return end < o->total_kimg ? end : o->total_kimg;
 }
 
+/* The end of a tick on every rank: statistics restart, checkpoint at --snap. */
+static pg_status tick_advance(pg_run *r, int final) {
+    int fading = r->sched.fading;
+    memset(r->stats, 0, sizeof r->stats);
+    r->p.tick++;
+    r->p.tick_start_nimg = r->p.cur_nimg;
+    r->tick_start_time = pg_time_now();
+    if (!final && r->p.tick % r->o.snap == 0) {
+        PG_TRY(pg_run_checkpoint(r));
+        if (r->o.metrics_swd && !fading && r->writes_files) PG_TRY(metric_swd(r, r->phase_res));
+    }
+    return PG_OK;
+}
+
 pg_status pg_run_tick(pg_run *r, int final) {
     double now = pg_time_now(), tick_sec = now - r->tick_start_time;
     double kimg = r->p.cur_nimg / 1000.0;
     double tick_kimg = (r->p.cur_nimg - r->p.tick_start_nimg) / 1000.0;
     if (tick_kimg <= 0 && final) return PG_OK;
+    if (!r->writes_files) return tick_advance(r, final);
     double sec_per_kimg = tick_kimg > 0 ? tick_sec / tick_kimg : NAN;
     double total = r->elapsed_at_start + (now - r->session_start);
     pg_schedule s = r->sched;
@@ -317,10 +335,11 @@ pg_status pg_run_tick(pg_run *r, int final) {
     else
         snprintf(phase, sizeof phase, "%dx%d stable", s.resolution, s.resolution);
     pg_log(PG_LOG_INFO,
-           "tick %-4lld kimg %-8.1f %-20s batch %-3d D %8.4f  G %8.4f  sec/kimg %7.2f  "
+           "tick %-4lld kimg %-8.1f %-20s batch %-3d%s%s D %8.4f  G %8.4f  sec/kimg %7.2f  "
            "elapsed %s  eta phase %s  run %s%s",
-           (long long)r->p.tick, kimg, phase, s.batch, stat_mean(&r->stats[STAT_LOSS_D]),
-           stat_mean(&r->stats[STAT_LOSS_G]), sec_per_kimg, elapsed, eta_phase, eta_run,
+           (long long)r->p.tick, kimg, phase, s.batch, r->batch_note, r->batch_note[0] ? " " : "",
+           stat_mean(&r->stats[STAT_LOSS_D]), stat_mean(&r->stats[STAT_LOSS_G]), sec_per_kimg,
+           elapsed, eta_phase, eta_run,
            r->p.skipped_d + r->p.skipped_g ? "  (steps skipped: non-finite gradients)" : "");
     FILE *f = r->stats_file;
     fprintf(f,
@@ -361,13 +380,5 @@ pg_status pg_run_tick(pg_run *r, int final) {
         fprintf(stderr, "G step:\n");
         pg_plan_profile_print(r->g_step.plan, stderr);
     }
-    memset(r->stats, 0, sizeof r->stats);
-    r->p.tick++;
-    r->p.tick_start_nimg = r->p.cur_nimg;
-    r->tick_start_time = pg_time_now();
-    if (!final && r->p.tick % r->o.snap == 0) {
-        PG_TRY(pg_run_checkpoint(r));
-        if (r->o.metrics_swd && !s.fading) PG_TRY(metric_swd(r, r->phase_res));
-    }
-    return PG_OK;
+    return tick_advance(r, final);
 }

@@ -96,8 +96,19 @@ static void updates_add(pg_graph *g, const pg_train_options *o, pg_train_state *
     }
 }
 
+/* Gs follows G after every D step (beta 0: Gs is a copy of G). */
+static void ema_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, const pg_step *st,
+                    const pg_net *G) {
+    pg_net Gs;
+    pg_net_bind(g, &s->gset, &s->Gs, 0, &Gs);
+    for (int i = 0; i < s->gset.count; i++)
+        if (s->gset.params[i].resolution <= st->res) pg_ema(g, Gs.t[i], G->t[i], o->ema_beta);
+}
+
+/* Builds the step's graph; plans and records it, or (measure != NULL) only
+ * measures the activation arena it would need. */
 static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
-                            pg_step *st) {
+                            pg_step *st, uint64_t *measure) {
     pg_graph *g = st->graph;
     const pg_model_config *c = &o->model;
     pg_net G, D;
@@ -121,14 +132,7 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     }
     if (st->updates) {
         updates_add(g, o, s, st, trained);
-        if (st->discriminator) {
-            /* beta 0: Gs is a copy of G */ /* Gs follows G after every D step */
-            pg_net Gs;
-            pg_net_bind(g, &s->gset, &s->Gs, 0, &Gs);
-            for (int i = 0; i < s->gset.count; i++)
-                if (s->gset.params[i].resolution <= st->res)
-                    pg_ema(g, Gs.t[i], G.t[i], o->ema_beta);
-        }
+        if (st->discriminator) ema_add(g, o, s, st, &G);
     }
     pg_tensor outs[8 + PG_MAX_PARAMS];
     int n = 0;
@@ -139,11 +143,13 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     if (!st->updates)
         for (int i = 0; i < trained->set->count; i++)
             if (st->grads[i] >= 0) outs[n++] = st->grads[i];
+    if (measure) return pg_plan_measure(ctx, g, outs, n, measure);
     return pg_plan_create(ctx, g, outs, n, &st->plan);
 }
 
-pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
-                         int batch, int fading, int discriminator, int updates, pg_step *out) {
+static pg_status step_make(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                           int res, int batch, int fading, int discriminator, int updates,
+                           pg_step *out, uint64_t *measure) {
     memset(out, 0, sizeof *out);
     out->graph = pg_graph_create();
     if (!out->graph) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -153,7 +159,58 @@ pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train
     out->loss = out->score_real = out->score_fake = out->penalty = out->grad_norm = -1;
     out->score_mixed = -1;
     out->grad_sq = -1;
-    pg_status st = step_build(ctx, o, s, out);
+    pg_status st = step_build(ctx, o, s, out, measure);
+    if (st != PG_OK || measure) pg_step_destroy(out);
+    return st;
+}
+
+pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
+                         int batch, int fading, int discriminator, int updates, pg_step *out) {
+    return step_make(ctx, o, s, res, batch, fading, discriminator, updates, out, NULL);
+}
+
+pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
+                          int batch, int fading, int discriminator, int updates,
+                          uint64_t *arena_bytes) {
+    pg_step tmp;
+    return step_make(ctx, o, s, res, batch, fading, discriminator, updates, &tmp, arena_bytes);
+}
+
+/* The update half of a split step: gradients summed over ranks and micro-batches
+ * arrive in grads_buffer (laid out as the parameters); the graph takes their
+ * global norm (the non-finite skip), applies the optimizer and, for D, the EMA. */
+static pg_status update_build(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                              const pg_vk_buffer *grads_buffer, const int *used, pg_step *st) {
+    pg_graph *g = st->graph;
+    pg_net G, D, grads;
+    pg_net_bind(g, &s->gset, &s->G, 0, &G);
+    pg_net_bind(g, &s->dset, &s->D, 0, &D);
+    const pg_net *trained = st->discriminator ? &D : &G;
+    pg_net_bind(g, trained->set, grads_buffer, 0, &grads);
+    st->lr = pg_input(g, "lr_t", 1, 1, 1, 1);
+    for (int i = 0; i < trained->set->count; i++) {
+        st->grads[i] = used[i] ? grads.t[i] : -1;
+        if (!used[i]) continue;
+        pg_tensor sq = pg_sum(g, pg_square(g, st->grads[i]));
+        st->grad_sq = st->grad_sq < 0 ? sq : pg_add(g, st->grad_sq, sq);
+    }
+    if (st->grad_sq < 0) return PG_FAIL(PG_ERR_INVALID, "an update step without gradients");
+    updates_add(g, o, s, st, trained);
+    if (st->discriminator) ema_add(g, o, s, st, &G);
+    return pg_plan_create(ctx, g, &st->grad_sq, 1, &st->plan);
+}
+
+pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                                int res, int discriminator, const pg_vk_buffer *grads_buffer,
+                                const int *used, pg_step *out) {
+    memset(out, 0, sizeof *out);
+    out->graph = pg_graph_create();
+    if (!out->graph) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    out->res = res, out->discriminator = discriminator, out->updates = 1;
+    out->reals = out->latents = out->mix = out->alpha = out->lr = -1;
+    out->loss = out->score_real = out->score_fake = out->penalty = out->grad_norm = -1;
+    out->score_mixed = out->grad_sq = -1;
+    pg_status st = update_build(ctx, o, s, grads_buffer, used, out);
     if (st != PG_OK) pg_step_destroy(out);
     return st;
 }

@@ -32,6 +32,17 @@ typedef struct {
  * updates = 0 leaves parameters alone and outputs every gradient (step dumps). */
 pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                          int batch, int fading, int discriminator, int updates, pg_step *out);
+/* The optimizer half of a step whose gradients were computed in parts (ranks,
+ * micro-batches) and summed on the host into grads_buffer (host-visible, laid
+ * out as the trained network's parameters); used[i]: parameter i has a
+ * gradient in this phase. Outputs grad_sq (the global squared norm). */
+pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                                int res, int discriminator, const pg_vk_buffer *grads_buffer,
+                                const int *used, pg_step *out);
+/* The device bytes of activations such a step would need, without allocating them. */
+pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                          int res, int batch, int fading, int discriminator, int updates,
+                          uint64_t *arena_bytes);
 void pg_step_destroy(pg_step *st);
 
 #endif

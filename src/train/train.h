@@ -42,7 +42,9 @@ typedef struct {
     float wgan_clip; /* wgan: D weight clipping bound; 0 = the loss's (0.01) */
     float ema_beta;  /* Gs = G + (Gs - G) * beta after every D step */
     int mirror;
-    int device; /* -1: automatic */
+    int device; /* -1: automatic (under mpirun: the node-local rank's device) */
+    int micro_batch; /* sequential micro-batches per rank's share; 0 = auto (fit memory) */
+    int ranks;       /* processes of the run (set by the trainer; recorded for resume) */
     int dry_run;
     int grid_rows, grid_cols;
     int metrics_swd; /* evaluate SWD at every snapshot */
@@ -87,5 +89,8 @@ extern volatile sig_atomic_t pg_train_stop_requested;
 /* Runs (or resumes) a training run; returns when total_kimg is reached, on
  * Ctrl-C/SIGTERM (after writing a checkpoint) or on an error. */
 pg_status pg_train_run(const pg_train_options *o);
+/* For --dry-run with --micro-batch auto: logs the micro-batches each phase would
+ * use on the chosen device (PG_ERR_OUT_OF_MEMORY when a phase cannot fit). */
+pg_status pg_train_plan_memory(const pg_train_options *o);
 
 #endif

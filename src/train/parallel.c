@@ -1,0 +1,305 @@
+/* Data parallelism and micro-batches (issue 12, the official train.py
+ * semantics): the global batch is split over ranks, each rank's share into
+ * micro-batches; every part runs a gradient-only step, the gradients are summed
+ * in a fixed order (micro-batches, then ranks through src/dist) and divided by
+ * the number of parts, and every rank applies the same update. Samples are
+ * keyed by their global index, laid out so that minibatch-stddev groups stay
+ * whole: the step is the one-process step at the global batch, in parts. */
+#include "dist/dist.h"
+#include "train/run.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#define PAR_STATS 6
+
+/* keys[m * b + l] = global index of sample l of micro-batch m of this rank. With
+ * S = B / group groups of the global batch laid out as i % S (the mbstd
+ * kernel's grouping), part p takes groups p*q..(p+1)*q-1 (q = S / parts) and
+ * keeps their layout; otherwise contiguous slices (groups then shrink). */
+static int keys_fill(uint64_t *keys, int batch, int group, int parts, int rank, int micro) {
+    int g = PG_MIN(group, batch), S = batch / g, b = batch / parts, whole = S % parts == 0;
+    for (int m = 0; m < micro; m++) {
+        int p = rank * micro + m;
+        for (int l = 0; l < b; l++) {
+            int q = S / parts;
+            keys[(size_t)m * b + l] =
+                whole ? (uint64_t)(l / q) * S + (uint64_t)p * q + l % q : (uint64_t)p * b + l;
+        }
+    }
+    return whole;
+}
+
+pg_status pg_par_layout(pg_run *r, const pg_schedule *s, int micro) {
+    int B = s->batch, P = r->ranks * micro;
+    if (B % P)
+        return PG_FAIL(PG_ERR_INVALID,
+                       "the batch %d at %dx%d does not split into %d rank(s) x %d "
+                       "micro-batch(es): give a --batch divisible by %d or another "
+                       "--micro-batch",
+                       B, s->resolution, s->resolution, r->ranks, micro, P);
+    r->micro = micro, r->part_batch = B / P, r->share = B / r->ranks, r->parted = P > 1;
+    free(r->keys);
+    r->keys = NULL;
+    r->batch_note[0] = 0;
+    if (!r->parted) return PG_OK;
+    r->keys = malloc((size_t)r->share * sizeof *r->keys);
+    if (!r->keys) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    int group = r->o.model.mbstd_group;
+    if (!keys_fill(r->keys, B, group, P, r->rank, micro))
+        pg_log(PG_LOG_WARN,
+               "batch %d at %dx%d: minibatch-stddev groups of %d cannot stay whole over %d "
+               "parts of %d; each part groups its own samples (not the one-process result)",
+               B, s->resolution, s->resolution, PG_MIN(group, B), P, r->part_batch);
+    if (r->ranks > 1 && micro > 1)
+        snprintf(r->batch_note, sizeof r->batch_note, "(%d ranks x %d x %d)", r->ranks, micro,
+                 r->part_batch);
+    else if (r->ranks > 1)
+        snprintf(r->batch_note, sizeof r->batch_note, "(%d ranks x %d)", r->ranks, r->share);
+    else
+        snprintf(r->batch_note, sizeof r->batch_note, "(%d x %d)", micro, r->part_batch);
+    return PG_OK;
+}
+
+/* Floats of the packed gradients of a step (the parameters it trains here). */
+static size_t packed_floats(const pg_step *st, const pg_param_set *set) {
+    size_t n = 0;
+    for (int i = 0; i < set->count; i++)
+        if (st->grads[i] >= 0) n += (size_t)pg_tensor_numel(st->graph, st->grads[i]);
+    return n;
+}
+
+pg_status pg_par_steps_create(pg_run *r, const pg_schedule *s) {
+    pg_train_state *t = &r->state;
+    int b = r->part_batch;
+    PG_TRY(pg_step_create(r->ctx, &r->o, t, s->resolution, b, s->fading, 1, 0, &r->d_step));
+    PG_TRY(pg_step_create(r->ctx, &r->o, t, s->resolution, b, s->fading, 0, 0, &r->g_step));
+    if (!r->grads_G.buffer) {
+        PG_TRY(pg_vk_buffer_create(r->ctx, 4 * t->gset.total, PG_VK_MEMORY_UPLOAD, &r->grads_G));
+        PG_TRY(pg_vk_buffer_create(r->ctx, 4 * t->dset.total, PG_VK_MEMORY_UPLOAD, &r->grads_D));
+        memset(r->grads_G.mapped, 0, r->grads_G.size);
+        memset(r->grads_D.mapped, 0, r->grads_D.size);
+    }
+    int used_d[PG_MAX_PARAMS], used_g[PG_MAX_PARAMS];
+    for (int i = 0; i < PG_MAX_PARAMS; i++) {
+        used_d[i] = i < t->dset.count && r->d_step.grads[i] >= 0;
+        used_g[i] = i < t->gset.count && r->g_step.grads[i] >= 0;
+    }
+    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, s->resolution, 1, &r->grads_D, used_d,
+                                 &r->d_update));
+    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, s->resolution, 0, &r->grads_G, used_g,
+                                 &r->g_update));
+    size_t n = PG_MAX(packed_floats(&r->d_step, &t->dset), packed_floats(&r->g_step, &t->gset));
+    free(r->acc);
+    r->acc = malloc(n * sizeof *r->acc + 4);
+    r->acc_floats = n;
+    if (!r->acc) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory for gradients");
+    return PG_OK;
+}
+
+void pg_par_destroy(pg_run *r) {
+    pg_step_destroy(&r->d_update);
+    pg_step_destroy(&r->g_update);
+    if (r->ctx) pg_vk_buffer_destroy(r->ctx, &r->grads_G);
+    if (r->ctx) pg_vk_buffer_destroy(r->ctx, &r->grads_D);
+    free(r->acc), free(r->keys);
+    r->acc = NULL, r->keys = NULL;
+}
+
+static double out_or_nan(pg_step *st, pg_tensor t) {
+    return t >= 0 ? pg_plan_output(st->plan, t)[0] : 0.0 / 0.0;
+}
+
+/* Adds one micro-batch's gradients into the packed sum (the first one copies). */
+static void grads_accumulate(pg_run *r, pg_step *st, const pg_param_set *set, int first) {
+    size_t at = 0;
+    for (int i = 0; i < set->count; i++) {
+        if (st->grads[i] < 0) continue;
+        size_t n = (size_t)pg_tensor_numel(st->graph, st->grads[i]);
+        const float *g = pg_plan_output(st->plan, st->grads[i]);
+        float *a = r->acc + at;
+        if (first)
+            memcpy(a, g, n * sizeof *a);
+        else
+            for (size_t k = 0; k < n; k++) a[k] += g[k];
+        at += n;
+    }
+}
+
+/* Runs every micro-batch of this rank's share through the gradient-only step;
+ * stats[] gets the global means of loss, scores, penalty and GP norm. */
+static pg_status grads_compute(pg_run *r, int discriminator, float lr, double *stats) {
+    pg_step *st = discriminator ? &r->d_step : &r->g_step;
+    const pg_param_set *set = discriminator ? &r->state.dset : &r->state.gset;
+    for (int k = 0; k < PAR_STATS; k++) stats[k] = 0;
+    for (int m = 0; m < r->micro; m++) {
+        PG_TRY(pg_step_feed_part(r, st, discriminator, lr, m * r->part_batch));
+        PG_TRY(pg_plan_run(st->plan));
+        grads_accumulate(r, st, set, m == 0);
+        pg_tensor outs[PAR_STATS] = {st->loss,        st->score_real, st->score_fake,
+                                     st->score_mixed, st->penalty,    st->grad_norm};
+        for (int k = 0; k < PAR_STATS; k++) stats[k] += out_or_nan(st, outs[k]);
+    }
+    PG_TRY(pg_dist_sum_doubles(stats, PAR_STATS));
+    for (int k = 0; k < PAR_STATS; k++) stats[k] /= (double)r->micro * r->ranks;
+    return PG_OK;
+}
+
+/* Sums the packed gradients over ranks (fixed order), divides by the number of
+ * parts, places them in the host-visible gradient buffer and runs the update. */
+static pg_status grads_apply(pg_run *r, int discriminator, float lr, double *grad_sq) {
+    pg_step *st = discriminator ? &r->d_step : &r->g_step;
+    pg_step *up = discriminator ? &r->d_update : &r->g_update;
+    const pg_param_set *set = discriminator ? &r->state.dset : &r->state.gset;
+    float *dst = (discriminator ? &r->grads_D : &r->grads_G)->mapped;
+    size_t n = packed_floats(st, set), at = 0;
+    PG_TRY(pg_dist_sum_floats(r->acc, n, 1.0f / (float)(r->micro * r->ranks)));
+    for (int i = 0; i < set->count; i++) {
+        if (st->grads[i] < 0) continue;
+        size_t len = (size_t)pg_tensor_numel(st->graph, st->grads[i]);
+        memcpy(dst + set->params[i].offset, r->acc + at, len * sizeof *dst);
+        at += len;
+    }
+    pg_plan_input(up->plan, up->lr)[0] = lr;
+    PG_TRY(pg_plan_run(up->plan));
+    *grad_sq = pg_plan_output(up->plan, up->grad_sq)[0];
+    return PG_OK;
+}
+
+static void stats_add(pg_run *r, const double *v, const int *which) {
+    for (int k = 0; k < PAR_STATS; k++)
+        if (which[k] >= 0) pg_run_stat_add(&r->stats[which[k]], v[k]);
+}
+
+pg_status pg_par_d_step(pg_run *r, float lr) {
+    double v[PAR_STATS], grad_sq;
+    PG_TRY(grads_compute(r, 1, lr, v));
+    PG_TRY(grads_apply(r, 1, lr, &grad_sq));
+    static const int which[PAR_STATS] = {STAT_LOSS_D,      STAT_SCORE_REAL, STAT_SCORE_FAKE,
+                                         STAT_SCORE_MIXED, STAT_PENALTY,    STAT_GP_NORM};
+    stats_add(r, v, which);
+    pg_run_stat_add(&r->stats[STAT_GRAD_D], sqrt(grad_sq));
+    if (isfinite(grad_sq))
+        r->p.adam_t_d++;
+    else
+        r->p.skipped_d++;
+    return PG_OK;
+}
+
+pg_status pg_par_g_step(pg_run *r, float lr) {
+    double v[PAR_STATS], grad_sq;
+    PG_TRY(grads_compute(r, 0, lr, v));
+    PG_TRY(grads_apply(r, 0, lr, &grad_sq));
+    static const int which[PAR_STATS] = {STAT_LOSS_G, -1, -1, -1, -1, -1};
+    stats_add(r, v, which);
+    pg_run_stat_add(&r->stats[STAT_GRAD_G], sqrt(grad_sq));
+    if (isfinite(grad_sq))
+        r->p.adam_t_g++;
+    else
+        r->p.skipped_g++;
+    return PG_OK;
+}
+
+/* Hash of G, D, Gs and the optimizer moments as this rank holds them. */
+static pg_status state_hash(pg_run *r, uint64_t *out) {
+    pg_train_state *t = &r->state;
+    const pg_vk_buffer *b[7] = {&t->G, &t->D, &t->Gs, &t->G_m, &t->G_v, &t->D_m, &t->D_v};
+    XXH3_state_t *h = XXH3_createState();
+    float *host = malloc(PG_MAX(t->gset.total, t->dset.total) * 4);
+    pg_status st = h && host ? PG_OK : PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    if (st == PG_OK) XXH3_64bits_reset(h);
+    for (int i = 0; st == PG_OK && i < 7; i++) {
+        size_t bytes = 4 * ((i == 1 || i >= 5) ? t->dset.total : t->gset.total);
+        st = pg_vk_download(r->ctx, (pg_vk_range){b[i], 0, bytes}, host);
+        if (st == PG_OK) XXH3_64bits_update(h, host, bytes);
+    }
+    if (st == PG_OK) *out = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    free(host);
+    return st;
+}
+
+pg_status pg_par_check_replicas(pg_run *r) {
+    if (r->ranks < 2) return PG_OK;
+    uint64_t h = 0;
+    PG_TRY(state_hash(r, &h));
+    return pg_dist_check_same(h, "the parameters and optimizer moments");
+}
+
+/* The largest device-local heap as the device (or its emulation) reports it. */
+static uint64_t device_heap(const pg_vk_info *info) {
+    uint64_t best = 0, any = 0;
+    for (uint32_t i = 0; i < info->heap_count; i++) {
+        any = PG_MAX(any, info->heap_size[i]);
+        if (info->heap_device_local[i]) best = PG_MAX(best, info->heap_size[i]);
+    }
+    best = best ? best : any;
+    /* stand-in for src/vk's emulation (issue 9) until it lands: a smaller heap */
+    const char *mb = getenv("PROGAN_EMULATE_HEAP_MB");
+    if (mb && atoll(mb) > 0) best = PG_MIN(best, (uint64_t)atoll(mb) << 20);
+    return best;
+}
+
+/* --micro-batch auto: the fewest micro-batches (the largest micro-batch) whose
+ * D and G steps, as the planner lays them out, fit beside the persistent state
+ * in 90% of the device's heap. */
+pg_status pg_par_micro_auto(pg_run *r, const pg_schedule *s, int *micro) {
+    pg_train_state *t = &r->state;
+    uint64_t heap = device_heap(&r->ctx->info);
+    uint64_t state = 4 * (4 * t->gset.total + 3 * t->dset.total); /* + gradient buffers */
+    uint64_t budget = heap / 10 * 9 > state ? heap / 10 * 9 - state : 0;
+    int share = s->batch / r->ranks;
+    uint64_t need = 0;
+    for (int m = 1; m <= share; m++) {
+        if (share % m) continue;
+        int parted = r->ranks * m > 1, b = share / m;
+        uint64_t d = 0, g = 0;
+        pg_status st =
+            pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 1, !parted, &d);
+        if (st == PG_OK)
+            st = pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 0, !parted, &g);
+        if (st != PG_OK && st != PG_ERR_UNSUPPORTED)
+            return st; /* a tensor over a device limit: smaller parts */
+        need = d + g;
+        if (st == PG_OK && need <= budget) {
+            *micro = m;
+            pg_log(PG_LOG_INFO,
+                   "micro-batch auto at %dx%d %s: %d micro-batch(es) of %d, %.1f MiB of "
+                   "activations within %.1f MiB (heap %.1f MiB less %.1f MiB of state)",
+                   s->resolution, s->resolution, s->fading ? "fade-in" : "stable", m, b,
+                   need / 1048576.0, budget / 1048576.0, heap / 1048576.0, state / 1048576.0);
+            return PG_OK;
+        }
+    }
+    return PG_FAIL(PG_ERR_OUT_OF_MEMORY,
+                   "%dx%d: even micro-batches of one sample do not fit (%.1f MiB of activations; "
+                   "the device's heap of %.1f MiB leaves %.1f MiB, and its buffer limits apply): "
+                   "use a device with more memory",
+                   s->resolution, s->resolution, need / 1048576.0, heap / 1048576.0,
+                   budget / 1048576.0);
+}
+
+/* --dry-run --micro-batch auto: the micro-batches every phase would use on this
+ * device (the graphs are built and planned, nothing is allocated). */
+pg_status pg_train_plan_memory(const pg_train_options *o) {
+    pg_run *r = calloc(1, sizeof *r);
+    if (!r) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    r->o = *o, r->ranks = 1;
+    pg_model_generator_params(&o->model, &r->state.gset);
+    pg_model_discriminator_params(&o->model, &r->state.dset);
+    pg_status st = pg_vk_context_create(o->device, &r->ctx), failed = PG_OK;
+    for (int l = 2; st == PG_OK && (1 << l) <= o->model.resolution; l++)
+        for (int fading = l > 2; fading >= 0; fading--) {
+            pg_schedule s = {.resolution = 1 << l, .fading = fading};
+            s.batch = o->minibatch[l] > 0 ? o->minibatch[l] : o->minibatch_base;
+            int micro = 0;
+            pg_status one = pg_par_micro_auto(r, &s, &micro);
+            if (one != PG_OK) pg_log(PG_LOG_ERROR, "%s", pg_error_message());
+            if (one != PG_OK && failed == PG_OK) failed = one;
+        }
+    if (r->ctx) pg_vk_context_destroy(r->ctx);
+    free(r);
+    return st != PG_OK ? st : failed;
+}
