@@ -35,6 +35,7 @@ check "two ranks" "${mpi[@]}" "$progan" train "${common[@]}" --out "$tmp/two" --
 check "tick line: ranks and global batch" grep -q "batch 16 (2 ranks x 8)" "$tmp"/two/0*/log.txt
 check "one run folder, one log" test "$(ls -d "$tmp"/two/0* | wc -l)" = 1 -a \
     "$(grep -c '^tick 1 ' "$tmp"/two/0*/log.txt)" = 1
+check "replicas identical at the end" grep -q "replicas identical: the 2 ranks" "$tmp"/two/0*/log.txt
 check "2 ranks x 8 = 1 process x 16" diff_ckpt one two --tol 2e-5
 
 # stop at 8, resume to 12: bitwise the straight 2-rank run; and in one process

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -115,7 +116,12 @@ static pg_status wait_all(MPI_Request *req, const int *peer, int n, const char *
                            "that rank hangs or died (PROGAN_DIST_TIMEOUT sets the limit)",
                            dist.rank, pg_dist_host(dist.rank), p, pg_dist_host(p), dist.timeout,
                            what);
-        if (spin > 2000) usleep(200); /* spin briefly, then let the CPU go */
+        /* progress needs frequent MPI_Test calls while data flows; a long wait
+         * (a slower rank still computing) lets the CPU go */
+        if (waited < 2.0)
+            sched_yield();
+        else
+            usleep(500);
     }
 }
 

@@ -221,11 +221,17 @@ static pg_status state_hash(pg_run *r, uint64_t *out) {
     return st;
 }
 
-pg_status pg_par_check_replicas(pg_run *r) {
+pg_status pg_par_check_replicas(pg_run *r, int final) {
     if (r->ranks < 2) return PG_OK;
     uint64_t h = 0;
     PG_TRY(state_hash(r, &h));
-    return pg_dist_check_same(h, "the parameters and optimizer moments");
+    PG_TRY(pg_dist_check_same(h, "the parameters and optimizer moments"));
+    if (final)
+        pg_log(PG_LOG_INFO,
+               "replicas identical: the %d ranks hold the same parameters and "
+               "moments (hash %016llx)",
+               r->ranks, (unsigned long long)h);
+    return PG_OK;
 }
 
 /* The largest device-local heap as the device (or its emulation) reports it. */
@@ -257,9 +263,10 @@ pg_status pg_par_micro_auto(pg_run *r, const pg_schedule *s, int *micro) {
         int parted = r->ranks * m > 1, b = share / m;
         uint64_t d = 0, g = 0;
         pg_status st =
-            pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 1, !parted, &d);
+            pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 1, !parted, &d, NULL);
         if (st == PG_OK)
-            st = pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 0, !parted, &g);
+            st = pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 0, !parted, &g,
+                                 NULL);
         if (st != PG_OK && st != PG_ERR_UNSUPPORTED)
             return st; /* a tensor over a device limit: smaller parts */
         need = d + g;

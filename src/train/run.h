@@ -87,7 +87,7 @@ pg_status pg_par_micro_auto(pg_run *r, const pg_schedule *s, int *micro);
 pg_status pg_par_steps_create(pg_run *r, const pg_schedule *s);
 pg_status pg_par_d_step(pg_run *r, float lr);
 pg_status pg_par_g_step(pg_run *r, float lr);
-pg_status pg_par_check_replicas(pg_run *r);
+pg_status pg_par_check_replicas(pg_run *r, int final);
 void pg_par_destroy(pg_run *r);
 
 /* trainer.c */

@@ -171,9 +171,16 @@ pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train
 
 pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                           int batch, int fading, int discriminator, int updates,
-                          uint64_t *arena_bytes) {
+                          uint64_t *arena_bytes, uint64_t *grad_floats) {
     pg_step tmp;
-    return step_make(ctx, o, s, res, batch, fading, discriminator, updates, &tmp, arena_bytes);
+    if (grad_floats) *grad_floats = 0;
+    PG_TRY(step_make(ctx, o, s, res, batch, fading, discriminator, updates, &tmp, arena_bytes));
+    const pg_param_set *set = discriminator ? &s->dset : &s->gset;
+    for (int i = 0; i < set->count && grad_floats; i++) /* the parameters trained here */
+        if (tmp.grads[i] >= 0)
+            *grad_floats += (uint64_t)set->params[i].shape[0] * set->params[i].shape[1] *
+                            set->params[i].shape[2] * set->params[i].shape[3];
+    return PG_OK;
 }
 
 /* The update half of a split step: gradients summed over ranks and micro-batches

@@ -39,10 +39,12 @@ pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train
 pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                                 int res, int discriminator, const pg_vk_buffer *grads_buffer,
                                 const int *used, pg_step *out);
-/* The device bytes of activations such a step would need, without allocating them. */
+/* The device bytes of activations such a step would need, without allocating
+ * them, and (grad_floats, optional) the gradient floats it produces: what data
+ * parallelism exchanges per step. */
 pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                           int res, int batch, int fading, int discriminator, int updates,
-                          uint64_t *arena_bytes);
+                          uint64_t *arena_bytes, uint64_t *grad_floats);
 void pg_step_destroy(pg_step *st);
 
 #endif

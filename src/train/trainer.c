@@ -267,11 +267,11 @@ static pg_status loop(pg_run *r) {
         }
         if (r->p.iteration % 4 == 0 &&
             r->p.cur_nimg >= r->p.tick_start_nimg + (int64_t)(r->sched.tick_kimg * 1000)) {
-            PG_TRY(pg_par_check_replicas(r));
+            PG_TRY(pg_par_check_replicas(r, 0));
             PG_TRY(pg_run_tick(r, 0));
         }
     }
-    PG_TRY(pg_par_check_replicas(r));
+    PG_TRY(pg_par_check_replicas(r, 1));
     PG_TRY(pg_run_tick(r, 1));
     if (r->p.cur_nimg >= (int64_t)(r->o.total_kimg * 1000 + 0.5)) /* not on --stop-after */
         PG_TRY(pg_run_export(r, r->phase_res));
