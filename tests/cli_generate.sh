@@ -75,7 +75,9 @@ check metrics_cap '[ $? -eq 0 ] && grep -q "uses 12 per set" "$T/cap.txt"'
 "$BIN" prepare "$T/reals" "$T/ds8.pgd" --resolution 8 --quiet 2>> "$E"
 "$BIN" metrics --snapshot "$T/e.safetensors" --data "$T/ds8.pgd" --num 4 2> "$T/small.txt" > /dev/null
 check metrics_small_dataset '[ $? -eq 1 ] && grep -q "below the snapshot" "$T/small.txt"'
-"$BIN" metrics --snapshot "$T/e.safetensors" --data "$T/ds.pgd" --metrics fid 2> /dev/null
+"$BIN" metrics --snapshot "$T/e.safetensors" --data "$T/ds.pgd" --metrics fid 2> "$T/noinc.txt"
+check metrics_fid_needs_inception '[ $? -eq 2 ] && grep -q -- "--inception is required" "$T/noinc.txt"'
+"$BIN" metrics --snapshot "$T/e.safetensors" --data "$T/ds.pgd" --metrics kid 2> /dev/null
 check metrics_unknown '[ $? -eq 2 ]'
 
 check no_validation_messages '! grep -q "vulkan validation" "$E"'

@@ -391,18 +391,28 @@ static void whole_network(store *s, const char *path) {
     pg_inception_destroy(net);
 }
 
-int main(void) {
+/* Every tensor under its pytorch-fid name, by one pass of the reference. */
+static void store_create(store *s) {
+    s->creating = 1;
+    s->seed = 1000;
+    static double f[2048], l[1008];
+    static uint8_t zero[32 * 32 * 3];
+    reference(s, zero, 32, f, l);
+    s->creating = 0;
+}
+
+/* test_inception --write-weights FILE: random weights for the CLI tests. */
+int main(int argc, char **argv) {
+    static store s;
+    if (argc == 3 && !strcmp(argv[1], "--write-weights")) {
+        store_create(&s);
+        return write_store(&s, argv[2], NULL, NULL, NULL) ? 0 : 1;
+    }
     if (!test_context()) return test_finish("test_inception") | 1;
     char dir[] = "/tmp/progan-inception-XXXXXX", path[512];
     if (!test_check(mkdtemp(dir) != NULL, "temp dir", "mkdtemp failed")) return test_finish("x");
     snprintf(path, sizeof path, "%s/fid.safetensors", dir);
-    static store s;
-    s.creating = 1;
-    s.seed = 1000;
-    double f[2048], l[1008];
-    uint8_t zero[32 * 32 * 3] = {0};
-    reference(&s, zero, 32, f, l); /* creates every tensor under its pytorch-fid name */
-    s.creating = 0;
+    store_create(&s);
     test_check(s.count == 94 * 5 + 2, "tensor names", "%d tensors, want 94 x 5 + fc's 2", s.count);
     if (test_check(write_store(&s, path, NULL, NULL, NULL), "write weights", "%s",
                    pg_error_message())) {

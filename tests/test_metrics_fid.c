@@ -141,11 +141,46 @@ static void case_inception_score(void) {
     free(eye);
 }
 
+/* Streamed in uneven chunks (splits of 9 and 10 rows) vs a direct per-split
+ * computation of exp(mean KL) from the softmax in float64. */
+static void case_is_streamed(void) {
+    enum { N = 37, K = 10, S = 4 };
+    float logits[N * K];
+    test_fill_uniform_f(logits, N * K, 11);
+    for (int i = 0; i < N * K; i++) logits[i] *= 4;
+    double want[S], m = 0, v = 0;
+    for (int s = 0; s < S; s++) {
+        int b = s * N / S, e = (s + 1) * N / S;
+        double p[N][K], py[K] = {0}, kl = 0;
+        for (int i = b; i < e; i++) {
+            double total = 0;
+            for (int k = 0; k < K; k++) total += p[i][k] = exp(logits[i * K + k]);
+            for (int k = 0; k < K; k++) py[k] += (p[i][k] /= total) / (e - b);
+        }
+        for (int i = b; i < e; i++)
+            for (int k = 0; k < K; k++) kl += p[i][k] * log(p[i][k] / py[k]) / (e - b);
+        m += (want[s] = exp(kl)) / S;
+    }
+    for (int s = 0; s < S; s++) v += (want[s] - m) * (want[s] - m) / S;
+    pg_is_acc *a = NULL;
+    double mean = NAN, std = NAN;
+    pg_status st = pg_is_acc_create(N, K, S, &a);
+    for (int i = 0; st == PG_OK && i < N; i += 5)
+        st = pg_is_acc_add(a, logits + i * K, PG_MIN(5, N - i));
+    if (st == PG_OK) st = pg_is_acc_finish(a, &mean, &std);
+    if (test_check(st == PG_OK, "IS streamed", "%s", pg_error_message()))
+        test_check(fabs(mean - m) < 1e-12 * m && fabs(std - sqrt(v)) < 1e-9,
+                   "IS streamed vs direct", "%.15g +- %.3g, direct %.15g +- %.3g", mean, std, m,
+                   sqrt(v));
+    pg_is_acc_destroy(a);
+}
+
 int main(void) {
     case_commuting(3);
     case_commuting(64);
     case_two_by_two();
     case_covariance();
     case_inception_score();
+    case_is_streamed();
     return test_finish("test_metrics_fid");
 }

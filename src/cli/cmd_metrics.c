@@ -1,6 +1,7 @@
-/* progan metrics --snapshot FILE --data DATASET --metrics swd,msssim: the
- * paper's metrics of a generator, printed as a table and one JSON line per
- * metric (per-level values, average, seconds, and SWD's reals-vs-reals floor). */
+/* progan metrics --snapshot FILE --data DATASET --metrics swd,msssim,fid,is:
+ * the paper's metrics of a generator (and FID/IS with a user-supplied FID
+ * Inception network), printed as a table and one JSON line per metric
+ * (per-level values, average, seconds, and SWD's reals-vs-reals floor). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #define METRICS_SWD_DEFAULT    16384
 #define METRICS_MSSSIM_DEFAULT 10000
+#define METRICS_FID_DEFAULT    50000
 
 static void metrics_usage(FILE *out) {
     fprintf(out,
@@ -20,20 +22,56 @@ static void metrics_usage(FILE *out) {
             "per metric.\n\n"
             "  --snapshot FILE      export or training checkpoint (required)\n"
             "  --data DATASET       dataset file (required for swd)\n"
-            "  --metrics LIST       swd, msssim or swd,msssim (default swd,msssim)\n"
+            "  --metrics LIST       comma-separated swd, msssim, fid, is (default swd,msssim)\n"
             "                       swd: sliced Wasserstein distance x1e3 per level R..16,\n"
             "                       lower is better, with the reals-vs-reals floor (two\n"
             "                       disjoint halves of the dataset) for scale;\n"
             "                       msssim: mean MS-SSIM of consecutive pairs of generated\n"
-            "                       images, lower means more diverse\n"
-            "  --num N              SWD images per set (default %d) and MS-SSIM pairs\n"
-            "                       (default %d); SWD reals are capped by the dataset size\n"
-            "                       (with a note), the floor uses half of it per set\n"
+            "                       images, lower means more diverse;\n"
+            "                       fid: Frechet Inception Distance of N generated images\n"
+            "                       against min(N, dataset size) reals of level R (their\n"
+            "                       statistics are cached beside DATASET); is: Inception\n"
+            "                       Score of the same images, 10 splits (both need\n"
+            "                       --inception; 299x299 on lavapipe runs ~0.3 images/s)\n"
+            "  --inception FILE     pytorch-fid's FID Inception weights as safetensors (made by\n"
+            "                       scripts/inception_to_safetensors.py; see README)\n"
+            "  --num N              SWD images per set (default %d), MS-SSIM pairs\n"
+            "                       (default %d), FID/IS images (default %d); SWD reals are\n"
+            "                       capped by the dataset size (with a note), the floor uses\n"
+            "                       half of it per set\n"
             "  --seed S             latents of seeds S, S+1, ... and the SWD draws (default 0)\n"
             "  --device N           Vulkan device index (default: $PROGAN_DEVICE, else the\n"
             "                       first GPU; see progan devices)\n"
             "  --help               this text\n",
-            METRICS_SWD_DEFAULT, METRICS_MSSSIM_DEFAULT);
+            METRICS_SWD_DEFAULT, METRICS_MSSSIM_DEFAULT, METRICS_FID_DEFAULT);
+}
+
+/* FID and/or IS in one pass: a table row each, then a JSON line each. */
+static pg_status run_fid(pg_vk_context *ctx, const char *inception, const pg_dataset *ds,
+                         const char *data, const pg_eval_generator *gen, int want_fid, int want_is,
+                         int num, uint64_t seed) {
+    pg_inception *net = NULL;
+    PG_TRY(pg_inception_load(inception, &net));
+    pg_fid_options o = {want_fid, want_is, num, gen->res, seed, 1};
+    pg_fid_result r;
+    pg_status st =
+        pg_eval_fid(ctx, net, ds, data, &gen->config, &gen->set, &gen->params, 0, &o, &r);
+    if (st == PG_OK && want_fid) {
+        printf("%-8s %-10s %12.4f\n", "fid", "value", r.fid);
+        printf("{\"metric\": \"fid\", \"resolution\": %d, \"num\": %d, \"reals\": %d, "
+               "\"value\": %.6g, \"reals_cached\": %s, \"inception\": \"%s\", \"seconds\": "
+               "%.3f}\n",
+               gen->res, r.num, r.reals, r.fid, r.cached ? "true" : "false", pg_inception_hash(net),
+               r.seconds);
+    }
+    if (st == PG_OK && want_is) {
+        printf("%-8s %-10s %12.4f %12.4f\n", "is", "mean, std", r.is_mean, r.is_std);
+        printf("{\"metric\": \"is\", \"resolution\": %d, \"num\": %d, \"splits\": 10, "
+               "\"mean\": %.6g, \"std\": %.6g, \"inception\": \"%s\", \"seconds\": %.3f}\n",
+               gen->res, r.num, r.is_mean, r.is_std, pg_inception_hash(net), r.seconds);
+    }
+    pg_inception_destroy(net);
+    return st;
 }
 
 static void print_levels_json(const pg_swd_result *r) {
@@ -72,7 +110,7 @@ static void print_swd(const pg_swd_result *fake, const pg_swd_result *floor_r, i
 }
 
 int cmd_metrics(int argc, char **argv) {
-    const char *snapshot = NULL, *data = NULL, *metrics = "swd,msssim";
+    const char *snapshot = NULL, *data = NULL, *metrics = "swd,msssim", *inception = NULL;
     int device = -1;
     long long num = 0, seed = 0;
     for (int i = 1; i < argc; i++) {
@@ -88,6 +126,8 @@ int cmd_metrics(int argc, char **argv) {
             data = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--metrics", &missing)))
             metrics = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--inception", &missing)))
+            inception = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--num", &missing))) {
             if (!cli_parse_int(v, 1, 1 << 24, &num)) goto bad_value;
         } else if ((v = cli_flag_value(argc, argv, &i, "--seed", &missing))) {
@@ -109,7 +149,7 @@ int cmd_metrics(int argc, char **argv) {
                 a);
         return 2;
     }
-    int want_swd = 0, want_msssim = 0;
+    int want_swd = 0, want_msssim = 0, want_fid = 0, want_is = 0;
     {
         char list[256];
         snprintf(list, sizeof list, "%s", metrics);
@@ -121,21 +161,30 @@ int cmd_metrics(int argc, char **argv) {
                 want_swd = 1;
             else if (!strcmp(tok, "msssim") || !strcmp(tok, "ms-ssim"))
                 want_msssim = 1;
+            else if (!strcmp(tok, "fid"))
+                want_fid = 1;
+            else if (!strcmp(tok, "is"))
+                want_is = 1;
             else {
                 fprintf(stderr,
-                        "progan metrics: unknown metric '%s' in --metrics (use swd, msssim)\n",
+                        "progan metrics: unknown metric '%s' in --metrics (use swd, msssim, fid, "
+                        "is)\n",
                         tok);
                 return 2;
             }
         }
         if (!items) {
-            fprintf(stderr, "progan metrics: --metrics is empty (use swd, msssim)\n");
+            fprintf(stderr, "progan metrics: --metrics is empty (use swd, msssim, fid, is)\n");
             return 2;
         }
     }
-    if (!snapshot || (want_swd && !data)) {
-        fprintf(stderr, "progan metrics: %s\n\n",
-                !snapshot ? "--snapshot is required" : "--data is required for swd");
+    const char *missing_flag =
+        !snapshot                             ? "--snapshot is required"
+        : (want_swd || want_fid) && !data     ? "--data is required for swd and fid"
+        : (want_fid || want_is) && !inception ? "--inception is required for fid and is"
+                                              : NULL;
+    if (missing_flag) {
+        fprintf(stderr, "progan metrics: %s\n\n", missing_flag);
         metrics_usage(stderr);
         return 2;
     }
@@ -206,6 +255,9 @@ int cmd_metrics(int argc, char **argv) {
                    res, pairs, value, seconds);
         }
     }
+    if (st == PG_OK && (want_fid || want_is))
+        st = run_fid(ctx, inception, ds, data, &gen, want_fid, want_is,
+                     num ? (int)num : METRICS_FID_DEFAULT, (uint64_t)seed);
     pg_eval_generator_destroy(&gen);
     if (ctx) pg_vk_context_destroy(ctx);
     if (ds) pg_dataset_close(ds);

@@ -54,8 +54,19 @@ static int set_gp_space(pg_train_options *o, const char *f, const char *v) {
 }
 
 static int set_metrics(pg_train_options *o, const char *f, const char *v) {
-    if (strcmp(v, "swd")) return bad(f, v, "only swd");
-    o->metrics_swd = 1;
+    char list[64], *save = NULL;
+    if (strlen(v) >= sizeof list) return bad(f, v, "use swd, fid or swd,fid");
+    snprintf(list, sizeof list, "%s", v);
+    o->metrics_swd = o->metrics_fid = 0;
+    for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (!strcmp(t, "swd"))
+            o->metrics_swd = 1;
+        else if (!strcmp(t, "fid"))
+            o->metrics_fid = 1;
+        else
+            return bad(f, v, "use swd, fid or swd,fid");
+    }
+    if (!o->metrics_swd && !o->metrics_fid) return bad(f, v, "use swd, fid or swd,fid");
     return 1;
 }
 
@@ -196,8 +207,12 @@ static const train_flag flags[] = {
      F_CUSTOM, 0, 0, 0, 0, 0, set_micro_batch},
     {"--dump-step", "K[,K]", "write step-K.safetensors for these iterations", F_CUSTOM, 0, 0, 0, 0,
      0, set_dump_steps},
-    {"--metrics", "swd", "evaluate SWD at every snapshot (metric-swd.jsonl)", F_CUSTOM, 0, 0, 0, 0,
-     0, set_metrics},
+    {"--metrics", "swd|fid|swd,fid",
+     "evaluate at every snapshot from 16x16 up (metric-swd.jsonl, metric-fid.jsonl)", F_CUSTOM, 0,
+     0, 0, 0, 0, set_metrics},
+    {"--inception", "FILE",
+     "pytorch-fid's FID Inception weights as safetensors, for --metrics fid (see README)", F_TEXT,
+     O(inception), 0, 0, 0, 0, NULL},
     {"--metrics-num", "N", "images per set for those evaluations (default 1024)", F_INT,
      O(metrics_num), 0, 16, 1 << 20, 0, NULL},
     {"--grid", "RxC", "rows and columns of the image grids", F_CUSTOM, 0, 0, 0, 0, 0, set_grid},

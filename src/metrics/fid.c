@@ -165,55 +165,97 @@ static void softmax_row(const float *logits, int classes, double *p) {
     for (int k = 0; k < classes; k++) p[k] /= total;
 }
 
-/* exp(mean_i KL(p_i || mean p)) over rows [begin, end); p holds classes*(rows+1). */
-static double split_score(const float *logits, int begin, int end, int classes, double *p) {
-    int rows = end - begin;
-    double *py = p + (size_t)rows * classes;
-    memset(py, 0, (size_t)classes * sizeof *py);
-    for (int i = 0; i < rows; i++) {
-        softmax_row(logits + (size_t)(begin + i) * classes, classes, p + (size_t)i * classes);
-        for (int k = 0; k < classes; k++) py[k] += p[(size_t)i * classes + k] / rows;
+struct pg_is_acc {
+    int n, classes, splits, seen, cur; /* cur: the split of row `seen` */
+    double *sum_p;                     /* [splits][classes] */
+    double *sum_plp;                   /* [splits] sum over rows of sum_y p log p */
+    double *p;                         /* [classes] one row's softmax */
+};
+
+pg_status pg_is_acc_create(int n, int classes, int splits, pg_is_acc **out) {
+    *out = NULL;
+    if (splits < 1 || splits > 4096 || n < splits || classes < 2)
+        return PG_FAIL(PG_ERR_INVALID,
+                       "Inception Score: %d image(s) in %d split(s) of %d classes (need 1..4096 "
+                       "splits, at least one image per split and 2 classes)",
+                       n, splits, classes);
+    pg_is_acc *a = calloc(1, sizeof *a);
+    if (a) {
+        a->n = n, a->classes = classes, a->splits = splits;
+        a->sum_p = calloc((size_t)splits * classes, sizeof(double));
+        a->sum_plp = calloc((size_t)splits, sizeof(double));
+        a->p = calloc((size_t)classes, sizeof(double));
     }
-    double kl = 0;
-    for (int i = 0; i < rows; i++)
-        for (int k = 0; k < classes; k++) {
-            double q = p[(size_t)i * classes + k];
-            if (q > 0) kl += q * (log(q) - log(py[k]));
+    if (!a || !a->sum_p || !a->sum_plp || !a->p) {
+        pg_is_acc_destroy(a);
+        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "Inception Score: out of memory");
+    }
+    *out = a;
+    return PG_OK;
+}
+
+void pg_is_acc_destroy(pg_is_acc *a) {
+    if (!a) return;
+    free(a->sum_p);
+    free(a->sum_plp);
+    free(a->p);
+    free(a);
+}
+
+pg_status pg_is_acc_add(pg_is_acc *a, const float *logits, int rows) {
+    if (rows < 0 || a->seen + rows > a->n)
+        return PG_FAIL(PG_ERR_INVALID, "Inception Score: %d rows after %d of %d", rows, a->seen,
+                       a->n);
+    for (int r = 0; r < rows; r++, a->seen++) {
+        const float *row = logits + (size_t)r * a->classes;
+        for (int k = 0; k < a->classes; k++)
+            if (!isfinite(row[k]))
+                return PG_FAIL(PG_ERR_INVALID,
+                               "Inception Score: logit %d of image %d is %g: the network "
+                               "produced NaN or Inf",
+                               k, a->seen, (double)row[k]);
+        softmax_row(row, a->classes, a->p);
+        /* split s ends at row (s + 1) n / splits */
+        while ((long long)(a->cur + 1) * a->n / a->splits <= a->seen) a->cur++;
+        int s = a->cur;
+        double *sp = a->sum_p + (size_t)s * a->classes;
+        for (int k = 0; k < a->classes; k++) {
+            double q = a->p[k];
+            sp[k] += q;
+            if (q > 0) a->sum_plp[s] += q * log(q);
         }
-    return exp(kl / rows);
+    }
+    return PG_OK;
+}
+
+pg_status pg_is_acc_finish(const pg_is_acc *a, double *mean, double *std) {
+    if (a->seen != a->n)
+        return PG_FAIL(PG_ERR_INVALID, "Inception Score: %d of %d images seen", a->seen, a->n);
+    double m = 0, v = 0, score[4096];
+    int splits = a->splits;
+    for (int s = 0; s < splits; s++) {
+        double rows =
+            (double)((long long)(s + 1) * a->n / a->splits - (long long)s * a->n / a->splits);
+        double kl = a->sum_plp[s] / rows;
+        for (int k = 0; k < a->classes; k++) {
+            double py = a->sum_p[(size_t)s * a->classes + k] / rows;
+            if (py > 0) kl -= py * log(py);
+        }
+        score[s] = exp(kl);
+        m += score[s] / splits;
+    }
+    for (int s = 0; s < splits; s++) v += (score[s] - m) * (score[s] - m) / splits;
+    *mean = m;
+    *std = sqrt(v);
+    return PG_OK;
 }
 
 pg_status pg_inception_score(const float *logits, int n, int classes, int splits, double *mean,
                              double *std) {
-    if (splits < 1 || n < splits || classes < 2)
-        return PG_FAIL(PG_ERR_INVALID,
-                       "Inception Score: %d image(s) in %d split(s) of %d classes (need at least "
-                       "one image per split and 2 classes)",
-                       n, splits, classes);
-    for (size_t i = 0; i < (size_t)n * classes; i++)
-        if (!isfinite(logits[i]))
-            return PG_FAIL(PG_ERR_INVALID,
-                           "Inception Score: logit %zu of image %zu is %g: the network produced "
-                           "NaN or Inf",
-                           i % (size_t)classes, i / (size_t)classes, (double)logits[i]);
-    int rows_max = n / splits + 1;
-    double *p = malloc((size_t)(rows_max + 1) * classes * sizeof *p);
-    double *scores = malloc((size_t)splits * sizeof *scores);
-    if (!p || !scores) {
-        free(p);
-        free(scores);
-        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "Inception Score: out of memory");
-    }
-    double m = 0, v = 0;
-    for (int s = 0; s < splits; s++) {
-        int b = (int)((long long)s * n / splits), e = (int)((long long)(s + 1) * n / splits);
-        scores[s] = split_score(logits, b, e, classes, p);
-        m += scores[s] / splits;
-    }
-    for (int s = 0; s < splits; s++) v += (scores[s] - m) * (scores[s] - m) / splits;
-    free(p);
-    free(scores);
-    *mean = m;
-    *std = sqrt(v);
-    return PG_OK;
+    pg_is_acc *a;
+    PG_TRY(pg_is_acc_create(n, classes, splits, &a));
+    pg_status st = pg_is_acc_add(a, logits, n);
+    if (st == PG_OK) st = pg_is_acc_finish(a, mean, std);
+    pg_is_acc_destroy(a);
+    return st;
 }

@@ -36,4 +36,14 @@ pg_status pg_frechet_distance(int dim, const double *mu1, const double *s1, cons
 pg_status pg_inception_score(const float *logits, int n, int classes, int splits, double *mean,
                              double *std);
 
+/* The same, streamed: rows arrive in order in any chunks, and only each
+ * split's sum of p(y|x) and of sum_y p log p are kept, since mean_i KL(p_i || p)
+ * = mean_i sum_y p_i log p_i - sum_y p(y) log p(y). */
+typedef struct pg_is_acc pg_is_acc;
+pg_status pg_is_acc_create(int n, int classes, int splits, pg_is_acc **out);
+void pg_is_acc_destroy(pg_is_acc *a);
+pg_status pg_is_acc_add(pg_is_acc *a, const float *logits, int rows);
+/* Needs all n rows. */
+pg_status pg_is_acc_finish(const pg_is_acc *a, double *mean, double *std);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include "data/dataset.h"
 #include "metrics/swd.h"
+#include "model/inception.h"
 #include "model/model.h"
 
 /* A generator read from an export or a checkpoint and uploaded to the device. */
@@ -54,5 +55,29 @@ pg_status pg_eval_swd_floor(const pg_dataset *ds, int res, int num, uint64_t see
 pg_status pg_eval_msssim(pg_vk_context *ctx, const pg_model_config *c, const pg_param_set *set,
                          const pg_vk_buffer *params, uint64_t base_bytes, int res, int pairs,
                          uint64_t seed, double *out);
+
+/* FID against a dataset level and the Inception Score (10 splits) of num
+ * generated images (latents of seeds seed..seed+num-1, alpha 1), in one pass
+ * through the FID Inception network (images resized to 299x299). The reals are
+ * min(num, dataset size) images of level res spread evenly over the dataset;
+ * their statistics are cached beside dataset_path (NULL: no cache). */
+typedef struct {
+    int want_fid, want_is;
+    int num, res;
+    uint64_t seed;
+    int progress; /* log progress lines with images/s and an ETA every 10 s */
+} pg_fid_options;
+
+typedef struct {
+    double fid, is_mean, is_std; /* NaN when not asked */
+    int num, reals;
+    int cached; /* the dataset statistics came from the cache */
+    double seconds;
+} pg_fid_result;
+
+pg_status pg_eval_fid(pg_vk_context *ctx, const pg_inception *net, const pg_dataset *ds,
+                      const char *dataset_path, const pg_model_config *c, const pg_param_set *set,
+                      const pg_vk_buffer *params, uint64_t base_bytes, const pg_fid_options *o,
+                      pg_fid_result *out);
 
 #endif

@@ -148,6 +148,10 @@ pg_status pg_train_options_check(const pg_train_options *o, int dataset_resoluti
         return PG_FAIL(PG_ERR_INVALID, "--ema %g must be in [0, 1)", o->ema_beta);
     if (o->metrics_num < 16)
         return PG_FAIL(PG_ERR_INVALID, "--metrics-num %d must be >= 16", o->metrics_num);
+    if (o->metrics_fid && !o->inception[0])
+        return PG_FAIL(PG_ERR_INVALID,
+                       "--metrics fid needs --inception FILE (pytorch-fid's weights converted by "
+                       "scripts/inception_to_safetensors.py; see README)");
     return PG_OK;
 }
 
@@ -223,6 +227,7 @@ static const json_field json_fields[] = {
     {"grid_rows", J_INT, O(grid_rows), 1, 1024},
     {"grid_cols", J_INT, O(grid_cols), 1, 1024},
     {"metrics_swd", J_BOOL, O(metrics_swd), 0, 1},
+    {"metrics_fid", J_BOOL, O(metrics_fid), 0, 1},
     {"metrics_num", J_INT, O(metrics_num), 1, 1 << 20},
     {"device", J_INT, O(device), -1, 1 << 16},
     {"micro_batch", J_INT, O(micro_batch), 0, 1 << 16},
@@ -299,6 +304,7 @@ char *pg_train_options_to_json(const pg_train_options *o) {
     }
     /* session controls: shown and saved; a resume takes them from its own flags */
     cJSON_AddStringToObject(j, "resume", o->resume);
+    cJSON_AddStringToObject(j, "inception", o->inception);
     double dumps[PG_MAX_DUMP_STEPS];
     for (int i = 0; i < o->n_dump; i++) dumps[i] = (double)o->dump_steps[i];
     cJSON_AddItemToObject(j, "dump_steps", cJSON_CreateDoubleArray(dumps, o->n_dump));
@@ -335,6 +341,8 @@ static pg_status strings_read(const cJSON *j, pg_train_options *o) {
         snprintf(o->data, sizeof o->data, "%s", s->valuestring);
     if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "out")))
         snprintf(o->out, sizeof o->out, "%s", s->valuestring);
+    if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "inception")))
+        snprintf(o->inception, sizeof o->inception, "%s", s->valuestring);
     if (cJSON_IsString(s = cJSON_GetObjectItemCaseSensitive(j, "seed"))) {
         char *end;
         o->seed = strtoull(s->valuestring, &end, 10);

@@ -7,6 +7,7 @@
 #include "data/sampler.h"
 #include "io/tfevents.h"
 #include "model/generator.h"
+#include "model/inception.h"
 #include "train/checkpoint.h"
 
 #define PG_STREAM_LATENT_D 0x1D
@@ -44,6 +45,7 @@ typedef struct {
     pg_step d_step, g_step;
     pg_sampler *sampler;
     pg_renderer *grid;
+    pg_inception *inception; /* --metrics fid: the FID Inception weights, checked at start */
     float *reals, *latents_d, *mix, *latents_g; /* host inputs of the current steps */
     int reals_ready;                            /* the sampler is filling reals for d_steps */
     float reals_frac;

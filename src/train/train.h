@@ -47,8 +47,10 @@ typedef struct {
     int ranks;       /* processes of the run (set by the trainer; recorded for resume) */
     int dry_run;
     int grid_rows, grid_cols;
-    int metrics_swd; /* evaluate SWD at every snapshot */
-    int metrics_num; /* images per set for those evaluations */
+    int metrics_swd;      /* evaluate SWD at every snapshot */
+    int metrics_fid;      /* evaluate FID (FID Inception, 299x299) at every snapshot */
+    char inception[4096]; /* the FID Inception weights (safetensors) for metrics_fid */
+    int metrics_num;      /* images per set for those evaluations */
     int n_dump;
     long long dump_steps[PG_MAX_DUMP_STEPS];
     long long stop_after; /* iterations (testing aid), 0 = off */

@@ -402,6 +402,7 @@ static pg_status session(pg_run *r) {
     r->checkpoint_ranks = r->o.ranks;
     pg_train_options_resolve(&r->o); /* checkpoints from before the loss table */
     PG_TRY(pg_train_options_check(&r->o, pg_dataset_resolution(r->dataset)));
+    if (r->o.metrics_fid) PG_TRY(pg_dist_agree(pg_inception_load(r->o.inception, &r->inception)));
     if (r->o.n_dump && (r->ranks > 1 || r->o.micro_batch != 1))
         return PG_FAIL(PG_ERR_INVALID, "--dump-step needs one process and --micro-batch 1");
     PG_TRY(pg_dist_agree(pg_vk_context_create(device_for_rank(r), &r->ctx)));
@@ -457,6 +458,7 @@ pg_status pg_train_run(const pg_train_options *o) {
     pg_run_files_close(r);
     if (r->ctx) pg_vk_context_destroy(r->ctx);
     if (r->dataset) pg_dataset_close(r->dataset);
+    pg_inception_destroy(r->inception);
     free(r->reals), free(r->latents_d), free(r->mix), free(r->latents_g);
     free(r);
     return st;
