@@ -50,7 +50,8 @@ static const char *probes[][2] = {
     {"--device", "3"},
     {"--micro-batch", "2"},
     {"--dump-step", "1,2"},
-    {"--metrics", "swd"},
+    {"--metrics", "swd|fid --inception probe.safetensors"}, /* fid needs weights */
+    {"--inception", "probe.safetensors"},
     {"--metrics-num", "100"},
     {"--grid", "3x5"},
     {"--stop-after", "9"},
