@@ -1,10 +1,17 @@
 /* bench/step: the recorded D step and G step of one training phase, timed
  * (GPU timestamps where the device has them, else wall clock): one JSON line
- * with ms per step and sec/kimg; PROGAN_PROFILE=1 adds the per-kernel tables.
+ * with ms per step and sec/kimg, and the phase's predicted time: the roofline
+ * bound at the device's peak (known device or --peak-*) and, with
+ * PROGAN_PROFILE=1, the sum of the measured per-op kernel times; then one
+ * "step_op" line per (step, op) with FLOPs, bytes, roofline and measured ms.
+ * --reps 0 builds the phase and predicts without timing.
  * usage: bench_step [--res R] [--batch N] [--fmap-base N] [--fmap-max N]
- *                   [--fmap-decay X] [--channels C] [--fading] [--reps N] [--device N] */
+ *                   [--fmap-decay X] [--channels C] [--fading] [--reps N] [--device N]
+ *                   [--peak-gflops X] [--peak-gbps Y] */
+#include "graph/ops.h"
 #include "train/step.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,10 +38,46 @@ static double time_step(pg_step *st, const pg_model_config *c, int reps) {
     return best;
 }
 
+/* One "step_op" JSON line per op of a step: cost, roofline bound, measured ms. */
+static void print_step_ops(pg_step *st, const char *which, double gflops, double gbps) {
+    double ms[PG_OP_COUNT], flops[PG_OP_COUNT] = {0}, bytes[PG_OP_COUNT] = {0};
+    double bound[PG_OP_COUNT] = {0};
+    int calls[PG_OP_COUNT], nodes[PG_OP_COUNT] = {0};
+    int measured = pg_plan_op_times(st->plan, ms, calls);
+    for (pg_tensor t = 0; t < st->graph->count; t++) {
+        double f, b;
+        pg_node_cost(st->graph, t, &f, &b);
+        if (b <= 0) continue;
+        int op = st->graph->nodes[t].op;
+        flops[op] += f, bytes[op] += b, nodes[op]++;
+        if (gflops > 0 && gbps > 0) bound[op] += fmax(f / (gflops * 1e9), b / (gbps * 1e9));
+    }
+    for (int op = 0; op < PG_OP_COUNT; op++) {
+        if (!nodes[op]) continue;
+        printf("{\"bench\":\"step_op\",\"res\":%d,\"batch\":%d,\"step\":\"%s\",\"op\":\"%s\","
+               "\"nodes\":%d,\"gflop\":%.4f,\"mbytes\":%.3f",
+               st->res, st->batch, which, pg_ops[op].name, nodes[op], flops[op] * 1e-9,
+               bytes[op] * 1e-6);
+        if (gflops > 0 && gbps > 0) printf(",\"roofline_ms\":%.4f", bound[op] * 1e3);
+        if (measured) printf(",\"ms\":%.4f,\"gflops\":%.2f", ms[op], flops[op] / ms[op] * 1e-6);
+        printf("}\n");
+    }
+}
+
+/* Milliseconds of the step's kernels measured one by one (0 unless profiled). */
+static double kernel_ms(pg_step *st) {
+    double ms[PG_OP_COUNT], total = 0;
+    int calls[PG_OP_COUNT];
+    pg_plan_op_times(st->plan, ms, calls);
+    for (int op = 0; op < PG_OP_COUNT; op++) total += ms[op];
+    return total;
+}
+
 int main(int argc, char **argv) {
     pg_train_options o;
     pg_train_options_preset(&o, "default");
     int res = 32, batch = 16, fading = 0, reps = 3;
+    double peak_gflops = 0, peak_gbps = 0;
     o.model.channels = 3;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -56,14 +99,20 @@ int main(int argc, char **argv) {
             reps = atoi(v), i++;
         else if (v && !strcmp(argv[i], "--device"))
             o.device = atoi(v), i++;
+        else if (v && !strcmp(argv[i], "--peak-gflops"))
+            peak_gflops = atof(v), i++;
+        else if (v && !strcmp(argv[i], "--peak-gbps"))
+            peak_gbps = atof(v), i++;
         else {
             fprintf(stderr,
                     "usage: bench_step [--res R] [--batch N] [--fmap-base N] [--fmap-max N] "
-                    "[--fmap-decay X] [--channels C] [--fading] [--reps N] [--device N]\n");
+                    "[--fmap-decay X] [--channels C] [--fading] [--reps N] [--device N] "
+                    "[--peak-gflops X] [--peak-gbps Y]\n");
             return 2;
         }
     }
     o.model.resolution = res;
+    pg_train_options_resolve(&o);
     pg_vk_context *ctx;
     pg_train_state state;
     pg_step d, g;
@@ -78,7 +127,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_step: %s\n", pg_error_message());
         return 1;
     }
-    double td = time_step(&d, &o.model, reps), tg = time_step(&g, &o.model, reps);
+    double td = reps > 0 ? time_step(&d, &o.model, reps) : 0;
+    double tg = reps > 0 ? time_step(&g, &o.model, reps) : 0;
+    if (peak_gflops <= 0) pg_device_peak(ctx->info.name, &peak_gflops, &peak_gbps);
+    double rd = 0, rg = 0;
+    if (peak_gflops > 0 && peak_gbps > 0) {
+        rd = pg_graph_roofline_seconds(d.graph, peak_gflops, peak_gbps);
+        rg = pg_graph_roofline_seconds(g.graph, peak_gflops, peak_gbps);
+    }
     if (getenv("PROGAN_PROFILE")) {
         fprintf(stderr, "D step:\n");
         pg_plan_profile_print(d.plan, stderr);
@@ -87,12 +143,18 @@ int main(int argc, char **argv) {
     }
     printf("{\"bench\":\"step\",\"res\":%d,\"batch\":%d,\"fading\":%s,\"fmap_base\":%d,"
            "\"fmap_max\":%d,\"channels\":%d,\"d_step_ms\":%.2f,\"g_step_ms\":%.2f,"
-           "\"sec_per_kimg\":%.3f,\"d_kernels\":%d,\"g_kernels\":%d,\"activations_mib\":%.1f,"
-           "\"device\":\"%s\"}\n",
+           "\"step_ms\":%.2f,\"sec_per_kimg\":%.3f,\"d_kernels\":%d,\"g_kernels\":%d,"
+           "\"activations_mib\":%.1f,\"kernel_sum_ms\":%.2f,\"peak_gflops\":%.0f,"
+           "\"peak_gbps\":%.0f,\"roofline_d_ms\":%.3f,\"roofline_g_ms\":%.3f,"
+           "\"roofline_step_ms\":%.3f,\"device\":\"%s\"}\n",
            res, batch, fading ? "true" : "false", o.model.fmap_base, o.model.fmap_max,
-           o.model.channels, td * 1e3, tg * 1e3, (td + tg) / batch * 1000.0,
+           o.model.channels, td * 1e3, tg * 1e3, (td + tg) * 1e3, (td + tg) / batch * 1000.0,
            pg_plan_dispatch_count(d.plan), pg_plan_dispatch_count(g.plan),
-           (pg_plan_arena_bytes(d.plan) + pg_plan_arena_bytes(g.plan)) / 1048576.0, ctx->info.name);
+           (pg_plan_arena_bytes(d.plan) + pg_plan_arena_bytes(g.plan)) / 1048576.0,
+           kernel_ms(&d) + kernel_ms(&g), peak_gflops, peak_gbps, rd * 1e3, rg * 1e3,
+           (rd + rg) * 1e3, ctx->info.name);
+    print_step_ops(&d, "D", peak_gflops, peak_gbps);
+    print_step_ops(&g, "G", peak_gflops, peak_gbps);
     pg_step_destroy(&d);
     pg_step_destroy(&g);
     pg_train_state_destroy(ctx, &state);

@@ -99,6 +99,15 @@ static inline const pg_node *pg_graph_node(const pg_graph *g, pg_tensor t) {
 const char *pg_shape_str(const int s[4]);
 /* Number of elements of a tensor. */
 long long pg_tensor_numel(const pg_graph *g, pg_tensor t);
+/* Roofline cost of node t (src/graph/cost.c): floating-point operations (a
+ * multiply-add is 2) and compulsory bytes (inputs read once, output written once). */
+void pg_node_cost(const pg_graph *g, pg_tensor t, double *flops, double *bytes);
+/* Lower bound on g's device time at gflops and gbps: each node takes the longer
+ * of its compute and its memory time, nodes back to back. */
+double pg_graph_roofline_seconds(const pg_graph *g, double gflops, double gbps);
+/* The data-sheet FP32 peak of a known device name (H100, H200, A100, ...);
+ * returns 0 and zeroes both when the name is not in the table. */
+int pg_device_peak(const char *device, double *gflops, double *gbps);
 void pg_tensor_set_name(pg_graph *g, pg_tensor t, const char *name);
 
 /* ---- leaves */
@@ -220,6 +229,9 @@ int pg_plan_dispatch_count(const pg_plan *p);
 int pg_plan_buffer_count(const pg_plan *p);
 /* With timestamps on (PROGAN_PROFILE=1), prints a per-op time table of the last run. */
 void pg_plan_profile_print(pg_plan *p, FILE *out);
+/* With timestamps on (PROGAN_PROFILE=1): per-op kernel milliseconds and calls of
+ * the last run; returns 0 (all zero) when the run was not profiled. */
+int pg_plan_op_times(pg_plan *p, double ms[PG_OP_COUNT], int calls[PG_OP_COUNT]);
 /* Total GPU time of the last run in seconds (0 without timestamps). */
 double pg_plan_gpu_seconds(pg_plan *p);
 

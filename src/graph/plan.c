@@ -602,29 +602,36 @@ double pg_plan_gpu_seconds(pg_plan *p) {
     return (double)(t[1] - t[0]) * p->ctx->info.timestamp_period_ns * 1e-9;
 }
 
-void pg_plan_profile_print(pg_plan *p, FILE *out) {
-    if (!p->profile_each || !p->queries) return;
+int pg_plan_op_times(pg_plan *p, double ms[PG_OP_COUNT], int calls[PG_OP_COUNT]) {
+    memset(ms, 0, PG_OP_COUNT * sizeof *ms);
+    memset(calls, 0, PG_OP_COUNT * sizeof *calls);
+    if (!p->profile_each || !p->queries) return 0;
     uint32_t n = (uint32_t)(2 * p->n_dispatch + 2);
     uint64_t *t = malloc(n * sizeof *t);
-    if (!t) return;
+    if (!t) return 0;
     if (vkGetQueryPoolResults(p->ctx->device, p->queries, 0, n, n * sizeof *t, t, sizeof *t,
                               VK_QUERY_RESULT_64_BIT) != VK_SUCCESS) {
         free(t);
-        return;
+        return 0;
     }
-    double per_op[PG_OP_COUNT] = {0}, total = 0;
-    int calls[PG_OP_COUNT] = {0};
     for (int k = 0; k < p->n_dispatch; k++) {
-        double ms = (double)(t[3 + 2 * k] - t[2 + 2 * k]) * p->ctx->info.timestamp_period_ns * 1e-6;
-        per_op[p->nodes[p->dispatches[k].node].op] += ms;
-        calls[p->nodes[p->dispatches[k].node].op]++;
-        total += ms;
+        int op = p->nodes[p->dispatches[k].node].op;
+        ms[op] += (double)(t[3 + 2 * k] - t[2 + 2 * k]) * p->ctx->info.timestamp_period_ns * 1e-6;
+        calls[op]++;
     }
+    free(t);
+    return 1;
+}
+
+void pg_plan_profile_print(pg_plan *p, FILE *out) {
+    double per_op[PG_OP_COUNT], total = 0;
+    int calls[PG_OP_COUNT];
+    if (!pg_plan_op_times(p, per_op, calls)) return;
+    for (int op = 0; op < PG_OP_COUNT; op++) total += per_op[op];
     fprintf(out, "%-22s %8s %12s %7s\n", "op", "calls", "ms", "share");
     for (int op = 0; op < PG_OP_COUNT; op++)
         if (calls[op])
             fprintf(out, "%-22s %8d %12.3f %6.1f%%\n", pg_ops[op].name, calls[op], per_op[op],
                     total > 0 ? 100.0 * per_op[op] / total : 0.0);
     fprintf(out, "%-22s %8d %12.3f\n", "total", p->n_dispatch, total);
-    free(t);
 }
