@@ -59,7 +59,8 @@ static void print_step_ops(pg_step *st, const char *which, double gflops, double
                st->res, st->batch, which, pg_ops[op].name, nodes[op], flops[op] * 1e-9,
                bytes[op] * 1e-6);
         if (gflops > 0 && gbps > 0) printf(",\"roofline_ms\":%.4f", bound[op] * 1e3);
-        if (measured) printf(",\"ms\":%.4f,\"gflops\":%.2f", ms[op], flops[op] / ms[op] * 1e-6);
+        if (measured) printf(",\"ms\":%.4f", ms[op]);
+        if (measured && ms[op] > 0) printf(",\"gflops\":%.2f", flops[op] / ms[op] * 1e-6);
         printf("}\n");
     }
 }
