@@ -6,8 +6,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x = 128) in;
-layout(constant_id = 0) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -18,10 +19,10 @@ layout(push_constant) uniform Push {
 } pc;
 
 void main() {
-    uint i = linear_thread_id(128);
+    uint i = linear_thread_id(WG);
     if (i >= pc.count) return;
     uint c = i % pc.c_out, p = i / pc.c_out;
-    if (MODE == 0) y[i] = c < pc.c_a ? a[p * pc.c_a + c] : b[p * pc.c_b + c - pc.c_a];
-    else if (MODE == 1) y[i] = a[p * pc.c_a + pc.begin + c];
+    if (MODE == PG_CHANNELS_CONCAT) y[i] = c < pc.c_a ? a[p * pc.c_a + c] : b[p * pc.c_b + c - pc.c_a];
+    else if (MODE == PG_CHANNELS_SLICE) y[i] = a[p * pc.c_a + pc.begin + c];
     else y[i] = (c >= pc.begin && c < pc.begin + pc.c_a) ? a[p * pc.c_a + c - pc.begin] : 0.0;
 }

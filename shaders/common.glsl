@@ -1,3 +1,5 @@
+#include "codes.h"
+
 // Shared by every kernel: the linear workgroup id of a 2-D grid (grids wider
 // than maxComputeWorkGroupCount[0] wrap into y; see pg_dispatch_grid).
 uint linear_group_id() {

@@ -17,7 +17,8 @@
 // lavapipe, where every non-constant load is a loop over the 8 SIMD lanes while
 // a broadcast from a constant lane is one shuffle. SGC must not exceed the
 // device's smallest subgroup; SGC 1 turns the sharing off.
-// No lane returns early and out-of-range lanes load clamped, valid addresses,
+// No lane returns early (only whole workgroups past the wrapped grid do, before
+// any load) and out-of-range lanes load clamped, valid addresses,
 // so every load stays in uniform control flow; only the stores are masked.
 // VEC: the reduction channel count is a multiple of 4 (vec4 steps, no tail).
 // The summation order is fixed, so results are bitwise reproducible.
@@ -25,9 +26,9 @@
 #extension GL_KHR_shader_subgroup_ballot : require
 #include "common.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 64;
-layout(constant_id = 1) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 64;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 layout(constant_id = 2) const uint K = 3;
 layout(constant_id = 3) const uint TM = 4;
 layout(constant_id = 4) const uint TN = 16;  // a multiple of SGC
@@ -46,6 +47,7 @@ layout(push_constant) uniform Push {
     uint col_tiles;  // ceil(cols / TN)
     uint row_tiles;  // ceil(rows / (WG * TM))
     uint chunk;      // MODE 2: pixels per split; split s writes y[s * rows * cols + ...]
+    uint groups;     // row_tiles * col_tiles * splits: the grid wraps, extra groups do nothing
 } pc;
 
 const int P = int(K) / 2;
@@ -76,6 +78,7 @@ float acc[TM][TN];
 
 void main() {
     uint group = linear_group_id();
+    if (group >= pc.groups) return;  // the whole workgroup: uniform
     uint tiles = pc.row_tiles * pc.col_tiles, split = group / tiles, tile = group % tiles;
     uint c0 = (tile % pc.col_tiles) * TN;
     uint m0 = (tile / pc.col_tiles) * (WG * TM);
@@ -84,8 +87,8 @@ void main() {
     for (uint t = 0; t < TM; t++)
         for (uint j = 0; j < TN; j++) acc[t][j] = 0.0;
 
-    if (MODE == 0 || MODE == 1) {
-        uint cin = MODE == 0 ? pc.ci : pc.co;  // reduction channels
+    if (MODE == PG_CONV_FORWARD || MODE == PG_CONV_INPUT_GRAD) {
+        uint cin = MODE == PG_CONV_FORWARD ? pc.ci : pc.co;  // reduction channels
         int px[TM], py[TM];
         uint pn[TM];
         for (uint t = 0; t < TM; t++) {
@@ -95,8 +98,8 @@ void main() {
             pn[t] = m / (pc.w * pc.h);
         }
         // B offset of one reduction step, and of one output column
-        uint bstep = MODE == 0 ? pc.co : 1;
-        uint bcol = MODE == 0 ? 1 : pc.co;
+        uint bstep = MODE == PG_CONV_FORWARD ? pc.co : 1;
+        uint bcol = MODE == PG_CONV_FORWARD ? 1 : pc.co;
         uint cb[NQ];
         for (uint q = 0; q < NQ; q++) cb[q] = min(c0 + q * SGC + sl, pc.cols - 1) * bcol;
         for (int ky = 0; ky < int(K); ky++)
@@ -104,8 +107,8 @@ void main() {
                 uint src[TM];
                 bool ok[TM];
                 for (uint t = 0; t < TM; t++) {
-                    int sy = MODE == 0 ? py[t] + ky - P : py[t] - ky + P;
-                    int sx = MODE == 0 ? px[t] + kx - P : px[t] - kx + P;
+                    int sy = MODE == PG_CONV_FORWARD ? py[t] + ky - P : py[t] - ky + P;
+                    int sx = MODE == PG_CONV_FORWARD ? px[t] + kx - P : px[t] - kx + P;
                     ok[t] = sy >= 0 && sy < int(pc.h) && sx >= 0 && sx < int(pc.w);
                     sy = clamp(sy, 0, int(pc.h) - 1);
                     sx = clamp(sx, 0, int(pc.w) - 1);

@@ -20,9 +20,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 64;
-layout(constant_id = 1) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 64;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 layout(constant_id = 2) const int KH = 3;
 layout(constant_id = 3) const int KW = 3;
 layout(constant_id = 4) const uint TM = 4;
@@ -57,7 +57,7 @@ void step_tn(float av[TM], uint r, uint step) {
 
 // MODE 0 and 1: rows are pixels; a tap's source pixel per row, or ok = false.
 void pixel_rows(uint m0, uint lane) {
-    bool grad = MODE == 1;
+    bool grad = MODE == PG_CONV_INPUT_GRAD;
     uint rw = grad ? pc.w : pc.wo, rh = grad ? pc.h : pc.ho;  // the rows' grid
     uint sw = grad ? pc.wo : pc.w, sh = grad ? pc.ho : pc.h;  // the source grid
     uint red = grad ? pc.co : pc.ci;                          // channels summed per tap
@@ -142,7 +142,7 @@ void main() {
         colj[j] = min(c0 + j, pc.cols - 1);
         for (uint t = 0; t < TM; t++) acc[t][j] = 0.0;
     }
-    if (MODE == 2)
+    if (MODE == PG_CONV_WEIGHT_GRAD)
         weight_rows(m0, lane, split);
     else
         pixel_rows(m0, lane);

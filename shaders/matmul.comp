@@ -12,8 +12,8 @@
 #extension GL_KHR_shader_subgroup_ballot : require
 #include "common.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 64;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 64;
 layout(constant_id = 1) const uint SWAP = 0;
 layout(constant_id = 2) const uint TM = 4;
 layout(constant_id = 3) const uint TN = 16;  // a multiple of SGC
@@ -28,6 +28,7 @@ layout(push_constant) uniform Push {
     float scale;
     uint ls_i, ls_k, us_j, us_k, os_i, os_j;
     uint col_tiles;
+    uint groups;  // row_tiles * col_tiles: the grid wraps, extra groups do nothing
 } pc;
 
 const uint NQ = TN / SGC;
@@ -58,6 +59,7 @@ float acc[TM][TN];
 
 void main() {
     uint group = linear_group_id();
+    if (group >= pc.groups) return;  // the whole workgroup: uniform
     uint c0 = (group % pc.col_tiles) * TN;
     uint m0 = (group / pc.col_tiles) * (WG * TM);
     uint lane = gl_LocalInvocationID.x;

@@ -9,8 +9,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x = 128) in;
-layout(constant_id = 0) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128; // a power of 2 (tree sums)
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer X { float x[]; };
@@ -22,12 +23,12 @@ layout(push_constant) uniform Push {
     float eps;
 } pc;
 
-shared float partial[128];
+shared float partial[WG];
 
 float workgroup_sum(float v) {
     partial[gl_LocalInvocationID.x] = v;
     barrier();
-    for (uint width = 64; width > 0; width >>= 1) {
+    for (uint width = WG / 2; width > 0; width >>= 1) {
         if (gl_LocalInvocationID.x < width)
             partial[gl_LocalInvocationID.x] += partial[gl_LocalInvocationID.x + width];
         barrier();
@@ -43,9 +44,9 @@ void main() {
     if (m >= groups) return;
     uint C = pc.shape.w, hw = pc.shape.y * pc.shape.z, chw = hw * C;
     float inv_g = 1.0 / float(pc.group);
-    if (MODE == 0) {
+    if (MODE == PG_MODE_FORWARD) {
         float sum = 0.0;
-        for (uint e = gl_LocalInvocationID.x; e < chw; e += 128) {
+        for (uint e = gl_LocalInvocationID.x; e < chw; e += WG) {
             float mean = 0.0;
             for (uint i = 0; i < pc.group; i++) mean += x[(i * groups + m) * chw + e];
             mean *= inv_g;
@@ -59,19 +60,19 @@ void main() {
         float s = workgroup_sum(sum) / float(chw);
         for (uint i = 0; i < pc.group; i++) {
             uint n = i * groups + m;
-            for (uint e = gl_LocalInvocationID.x; e < hw * (C + 1); e += 128) {
+            for (uint e = gl_LocalInvocationID.x; e < hw * (C + 1); e += WG) {
                 uint c = e % (C + 1), p = e / (C + 1);
                 y[n * hw * (C + 1) + e] = c < C ? x[n * chw + p * C + c] : s;
             }
         }
     } else {
         float sum = 0.0;
-        for (uint e = gl_LocalInvocationID.x; e < pc.group * hw; e += 128) {
+        for (uint e = gl_LocalInvocationID.x; e < pc.group * hw; e += WG) {
             uint n = (e / hw) * groups + m, p = e % hw;
             sum += dy[(n * hw + p) * (C + 1) + C];
         }
         float k = workgroup_sum(sum) / float(chw) * inv_g;
-        for (uint e = gl_LocalInvocationID.x; e < chw; e += 128) {
+        for (uint e = gl_LocalInvocationID.x; e < chw; e += WG) {
             float mean = 0.0;
             for (uint i = 0; i < pc.group; i++) mean += x[(i * groups + m) * chw + e];
             mean *= inv_g;

@@ -11,9 +11,10 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x = 128) in;
-layout(constant_id = 0) const uint MODE = 0;
-layout(constant_id = 1) const uint HAS_SKIP = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
+layout(constant_id = 2) const uint HAS_SKIP = 0;
 
 layout(std430, binding = 0) buffer P { float p[]; };
 layout(std430, binding = 1) readonly buffer G { float g[]; };
@@ -28,19 +29,19 @@ layout(push_constant) uniform Push {
 } pc;
 
 void main() {
-    uint i = linear_thread_id(128);
+    uint i = linear_thread_id(WG);
     if (i >= pc.count) return;
-    if (MODE == 1) {
+    if (MODE == PG_OPTIM_EMA) {
         float src = g[i];
         p[i] = src + (p[i] - src) * pc.a;
         return;
     }
-    if (MODE == 3) {
+    if (MODE == PG_OPTIM_CLIP) {
         p[i] = clamp(p[i], -pc.a, pc.a);
         return;
     }
     if (HAS_SKIP != 0 && (isnan(skip[0]) || isinf(skip[0]))) return;
-    if (MODE == 2) {
+    if (MODE == PG_OPTIM_RMSPROP) {
         float grad = g[i];
         float vi = pc.a * v[i] + (1.0 - pc.a) * grad * grad;
         v[i] = vi;

@@ -6,8 +6,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x = 64) in;
-layout(constant_id = 0) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 64;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -19,17 +20,17 @@ layout(push_constant) uniform Push {
 } pc;
 
 void main() {
-    uint p = linear_thread_id(64);
+    uint p = linear_thread_id(WG);
     if (p >= pc.pixels) return;
     uint base = p * pc.channels;
     float sum_sq = 0.0, dot_dy_x = 0.0;
     for (uint c = 0; c < pc.channels; c++) {
-        float v = MODE == 0 ? a[base + c] : x[base + c];
+        float v = MODE == PG_MODE_FORWARD ? a[base + c] : x[base + c];
         sum_sq += v * v;
-        if (MODE == 1) dot_dy_x += a[base + c] * v;
+        if (MODE == PG_MODE_BACKWARD) dot_dy_x += a[base + c] * v;
     }
     float r = inversesqrt(sum_sq / float(pc.channels) + pc.eps);
-    if (MODE == 0) {
+    if (MODE == PG_MODE_FORWARD) {
         for (uint c = 0; c < pc.channels; c++) y[base + c] = a[base + c] * r;
     } else {
         float k = r * r * r * dot_dy_x / float(pc.channels);

@@ -16,9 +16,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 128;
-layout(constant_id = 1) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 layout(constant_id = 2) const int K = 3;
 layout(constant_id = 3) const int S = 2;
 layout(constant_id = 4) const int P = 0;
@@ -65,7 +65,7 @@ float divisor(int oy, int ox) {
 }
 
 float pooled(uint n, int oy, int ox, uint ch) {
-    if (MODE == 0) return a[argmax_at(n, oy, ox, ch)];
+    if (MODE == PG_POOL_MAX) return a[argmax_at(n, oy, ox, ch)];
     int y0 = oy * S - P, x0 = ox * S - P;
     float s = 0.0;
     for (int ky = 0; ky < K; ky++)
@@ -89,7 +89,7 @@ float gathered(uint n, int iy, int ix, uint ch) {
             if (tx < 0 || tx % S != 0 || tx / S >= int(pc.wo)) continue;
             int oy = ty / S, ox = tx / S;
             float g = a[((n * pc.ho + uint(oy)) * pc.wo + uint(ox)) * pc.c + ch];
-            if (MODE == 1)
+            if (MODE == PG_POOL_MAX_GRAD)
                 s += argmax_at(n, oy, ox, ch) == self ? g : 0.0;
             else
                 s += g / divisor(oy, ox);
@@ -101,7 +101,7 @@ float gathered(uint n, int iy, int ix, uint ch) {
 void main() {
     uint i = linear_thread_id(WG);
     if (i >= pc.count) return;
-    bool forward = MODE == 0 || MODE == 2;
+    bool forward = MODE == PG_POOL_MAX || MODE == PG_POOL_AVG;
     uint ow = forward ? pc.wo : pc.w, oh = forward ? pc.ho : pc.h;
     uint ch = i % pc.c, r = i / pc.c;
     int ox = int(r % ow), oy = int((r / ow) % oh);

@@ -13,8 +13,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x = 128) in;
-layout(constant_id = 0) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128; // a power of 2 (tree sums)
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer In { float x[]; };
@@ -28,7 +29,7 @@ layout(push_constant) uniform Push {
     uint splits;
 } pc;
 
-shared float partial[128];
+shared float partial[WG];
 
 uint dims[4], stride[4], base;
 uint reduced_count;
@@ -62,17 +63,17 @@ uint reduced_offset(uint j) {
 }
 
 void main() {
-    if (MODE == 0) {
+    if (MODE == PG_REDUCE_TREE) {
         uint g = linear_group_id();
         if (g >= pc.out_count * pc.splits) return;
         uint o = g % pc.out_count, split = g / pc.out_count;
         layout_of(o);
         uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
         float sum = 0.0;
-        for (uint j = begin + gl_LocalInvocationID.x; j < end; j += 128) sum += x[reduced_offset(j)];
+        for (uint j = begin + gl_LocalInvocationID.x; j < end; j += WG) sum += x[reduced_offset(j)];
         partial[gl_LocalInvocationID.x] = sum;
         barrier();
-        for (uint width = 64; width > 0; width >>= 1) {
+        for (uint width = WG / 2; width > 0; width >>= 1) {
             if (gl_LocalInvocationID.x < width)
                 partial[gl_LocalInvocationID.x] += partial[gl_LocalInvocationID.x + width];
             barrier();
@@ -80,7 +81,7 @@ void main() {
         if (gl_LocalInvocationID.x == 0) y[split * pc.out_count + o] = partial[0] * pc.scale;
         return;
     }
-    uint id = linear_thread_id(128);
+    uint id = linear_thread_id(WG);
     if (id >= pc.out_count * pc.splits) return;
     uint o = id % pc.out_count, split = id / pc.out_count;
     layout_of(o);

@@ -5,8 +5,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x = 128) in;
-layout(constant_id = 0) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer In { float x[]; };
@@ -18,12 +19,12 @@ layout(push_constant) uniform Push {
 } pc;
 
 void main() {
-    uint i = linear_thread_id(128);
+    uint i = linear_thread_id(WG);
     if (i >= pc.count) return;
     uint c = i % pc.shape.w, r = i / pc.shape.w;
     uint ox = r % pc.shape.z; r /= pc.shape.z;
     uint oy = r % pc.shape.y, n = r / pc.shape.y;
-    if (MODE == 0) {
+    if (MODE == PG_RESAMPLE_UP) {
         uint ih = pc.shape.y / 2, iw = pc.shape.z / 2;
         y[i] = pc.scale * x[((n * ih + oy / 2) * iw + ox / 2) * pc.shape.w + c];
     } else {

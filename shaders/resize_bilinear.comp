@@ -10,9 +10,9 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout(local_size_x_id = 0) in;
-layout(constant_id = 0) const uint WG = 128;
-layout(constant_id = 1) const uint MODE = 0;
+layout(local_size_x_id = PG_SPEC_WG) in;
+layout(constant_id = PG_SPEC_WG) const uint WG = 128;
+layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer In { float a[]; };
@@ -51,9 +51,9 @@ void main() {
     uint i = linear_thread_id(WG);
     if (i >= pc.count) return;
     uint ch = i % pc.c, r = i / pc.c;
-    uint ow = MODE == 0 ? pc.wo : pc.w, oh = MODE == 0 ? pc.ho : pc.h;
+    uint ow = MODE == PG_MODE_FORWARD ? pc.wo : pc.w, oh = MODE == PG_MODE_FORWARD ? pc.ho : pc.h;
     uint px = r % ow, py = (r / ow) % oh, n = r / (ow * oh);
-    if (MODE == 0) {
+    if (MODE == PG_MODE_FORWARD) {
         int y0, y1, x0, x1;
         float ly0, ly1, lx0, lx1;
         taps(py, pc.h, pc.ho, y0, y1, ly0, ly1);

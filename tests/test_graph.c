@@ -4,6 +4,8 @@
  * device indices and tensors that do not fit the device. */
 #include "testutil.h"
 
+#include "graph/ops.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,6 +217,31 @@ static void test_rmsprop_clip(pg_vk_context *ctx) {
     pg_vk_buffer_destroy(ctx, &buf);
 }
 
+/* The op table is complete (every row, dispatch builder, VJP and float64
+ * reference), elementwise ops build from their rows alone, and a node with
+ * the wrong number of inputs is refused with the row's arity. */
+static void test_op_table(void) {
+    pg_status st = pg_op_table_check();
+    test_check(st == PG_OK, "op table", "%s", pg_error_message());
+    for (int op = 0; op < PG_OP_COUNT; op++)
+        if (!(pg_ops[op].flags & PG_ROW_LEAF))
+            test_check(ref_ops[op] != NULL, "op table", "op %s has no float64 reference",
+                       pg_ops[op].name ? pg_ops[op].name : "(no row)");
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = pg_input(g, "x", 2, 3, 1, 4), in[3] = {x, x, x};
+    for (int op = 0; op < PG_OP_COUNT; op++) {
+        if (pg_ops[op].shape != PG_SHAPE_BROADCAST) continue;
+        pg_tensor y = pg_op_elementwise(g, (pg_op)op, in, 0.5f, 0.0f);
+        test_check(y >= 0 && (int)g->nodes[y].op == op &&
+                       g->nodes[y].n_inputs == pg_ops[op].arity_min,
+                   "op table", "pg_op_elementwise(%s): %s", pg_ops[op].name, g->error_message);
+    }
+    pg_tensor bad = pg_node_add(g, PG_OP_ADD, 1, &x, g->nodes[x].shape);
+    test_check(bad < 0 && strstr(g->error_message, "add") && strstr(g->error_message, "2..2"),
+               "op table", "add with one input: '%s'", g->error_message);
+    pg_graph_destroy(g);
+}
+
 /* Construction errors reach pg_plan_create with the op, shapes and a hint. */
 static void test_errors(pg_vk_context *ctx) {
     pg_graph *g = pg_graph_create();
@@ -254,6 +281,7 @@ static void test_errors(pg_vk_context *ctx) {
 int main(void) {
     pg_vk_context *ctx = test_context();
     if (!ctx) return test_finish("test_graph") | 1;
+    test_op_table();
     test_replay(ctx);
     test_arena_reuse(ctx);
     test_arena_chunks(ctx);

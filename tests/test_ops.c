@@ -430,6 +430,7 @@ int main(void) {
     case_resize(1, 16, 16, 3, 299, 299, 0, 332); /* a 16x16 image to Inception's input */
     case_resize(1, 37, 29, 2, 11, 9, 1, 334);    /* down */
     case_softmax_relu_gap();
+    test_op_coverage();
     test_context_release();
     return test_finish("test_ops");
 }

@@ -65,6 +65,10 @@ double test_norm_error_d(const double *a, const double *b, size_t n);
 void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *xs, int n,
                    int second_order, double tol, uint64_t seed);
 
+/* Fails for every op of the table (but leaves and in-place updates) that no
+ * test_op_check graph contained, or that has no float64 reference: run last. */
+void test_op_coverage(void);
+
 /* For a scalar loss of INPUT nodes xs: builds d loss / d xs, checks the float64
  * reference of that gradient graph against central finite differences of the
  * loss, and the device values against the reference. */

@@ -1,6 +1,8 @@
 /* Device helpers shared by the op tests (see testutil.h). */
 #include "testutil.h"
 
+#include "graph/ops.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,6 +160,21 @@ static void device_check(const char *name, const char *what, pg_graph *g, double
     }
 }
 
+static int ops_checked[PG_OP_COUNT]; /* ops seen in graphs given to test_op_check */
+
+void test_op_coverage(void) {
+    for (int op = 0; op < PG_OP_COUNT; op++) {
+        int flags = pg_ops[op].flags;
+        if (flags & (PG_ROW_LEAF | PG_ROW_UPDATE)) continue; /* updates: test_graph */
+        test_check(ops_checked[op] > 0, "op coverage",
+                   "op %s has no case in tests/test_ops.c (see case_template)",
+                   pg_ops[op].name ? pg_ops[op].name : "(no row)");
+        test_check(ref_ops[op] != NULL, "op coverage",
+                   "op %s has no float64 reference in tests/ref/ref.c (ref_ops)",
+                   pg_ops[op].name ? pg_ops[op].name : "(no row)");
+    }
+}
+
 void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *xs, int n,
                    int second_order, double tol, uint64_t seed) {
     if (!test_check(y >= 0 && g->error == PG_OK, name, "graph: %s", g->error_message)) return;
@@ -181,6 +198,7 @@ void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *
                                   "second pg_grad: %s", pg_error_message()))
             return;
     }
+    for (int i = 0; i < g->count; i++) ops_checked[g->nodes[i].op]++;
     double **leaves = test_leaves_random(g, seed);
     ref_values r;
     if (ref_eval(g, leaves, &r) != 0) {

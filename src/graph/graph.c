@@ -68,6 +68,13 @@ void pg_tensor_set_name(pg_graph *g, pg_tensor t, const char *name) {
 pg_tensor pg_node_add(pg_graph *g, pg_op op, int n_inputs, const pg_tensor *inputs,
                       const int shape[4]) {
     if (g->error != PG_OK) return -1;
+    if (op < 0 || op >= PG_OP_COUNT || n_inputs < pg_ops[op].arity_min ||
+        n_inputs > pg_ops[op].arity_max)
+        return PG_GRAPH_FAIL(g,
+                             "op %d (%s) given %d inputs; its row in src/graph/ops.c says %d..%d",
+                             (int)op, op >= 0 && op < PG_OP_COUNT ? pg_ops[op].name : "?", n_inputs,
+                             op >= 0 && op < PG_OP_COUNT ? pg_ops[op].arity_min : 0,
+                             op >= 0 && op < PG_OP_COUNT ? pg_ops[op].arity_max : 0);
     for (int i = 0; i < n_inputs; i++)
         if (inputs[i] < 0 || inputs[i] >= g->count)
             return PG_GRAPH_FAIL(g, "%s: input %d is not a tensor", pg_ops[op].name, i);
@@ -148,7 +155,7 @@ pg_status pg_grad(pg_graph *g, pg_tensor y, pg_tensor dy, int n, const pg_tensor
     }
     acc[y] = dy;
     for (int i = y; i >= 0 && g->error == PG_OK; i--) {
-        if (acc[i] < 0 || !relevant[i] || !pg_ops[g->nodes[i].op].vjp) continue;
+        if (acc[i] < 0 || !relevant[i] || (pg_ops[g->nodes[i].op].flags & PG_ROW_LEAF)) continue;
         int needs[PG_MAX_INPUTS] = {0}, any = 0;
         for (int k = 0; k < g->nodes[i].n_inputs; k++)
             any |= needs[k] = relevant[g->nodes[i].inputs[k]];
@@ -173,6 +180,12 @@ void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings) {
     d->n_bindings = n_bindings;
     d->groups[1] = d->groups[2] = 1;
     d->n_passes = 1;
+}
+
+void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint64_t lanes) {
+    d->key.spec[PG_SPEC_WG] = wg;
+    if (d->key.spec_count <= PG_SPEC_WG) d->key.spec_count = PG_SPEC_WG + 1;
+    pg_dispatch_grid(info, (lanes + wg - 1) / wg, d->groups);
 }
 
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]) {

@@ -139,6 +139,9 @@ pg_tensor pg_mean(pg_graph *g, pg_tensor x, int axes);
 pg_tensor pg_channel_sum(pg_graph *g, pg_tensor x); /* [N,H,W,C] -> [1,1,1,C] */
 pg_tensor pg_broadcast(pg_graph *g, pg_tensor x, const int shape[4]);
 pg_tensor pg_bias_add(pg_graph *g, pg_tensor x, pg_tensor bias); /* bias [1,1,1,C] */
+/* Any op whose row has the broadcast shape rule (add ... sigmoid), from its row:
+ * in[] holds the row's arity of operands, p0/p1 its constants (fparams). */
+pg_tensor pg_op_elementwise(pg_graph *g, pg_op op, const pg_tensor *in, float p0, float p1);
 pg_tensor pg_add(pg_graph *g, pg_tensor a, pg_tensor b);
 pg_tensor pg_sub(pg_graph *g, pg_tensor a, pg_tensor b);
 pg_tensor pg_mul(pg_graph *g, pg_tensor a, pg_tensor b);

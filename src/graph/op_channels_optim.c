@@ -4,10 +4,6 @@
 
 #include <string.h>
 
-/* Keep in sync with MODE in shaders/channels.comp and shaders/optimizer.comp. */
-enum { CHANNELS_CONCAT = 0, CHANNELS_SLICE = 1, CHANNELS_PAD = 2 };
-enum { OPTIMIZER_ADAM = 0, OPTIMIZER_EMA = 1, OPTIMIZER_RMSPROP = 2, OPTIMIZER_CLIP = 3 };
-
 static uint32_t float_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -124,12 +120,9 @@ pg_tensor pg_clip(pg_graph *g, pg_tensor param, float bound) {
 pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                             pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    uint32_t mode = n->op == PG_OP_CONCAT  ? CHANNELS_CONCAT
-                    : n->op == PG_OP_SLICE ? CHANNELS_SLICE
-                                           : CHANNELS_PAD;
     pg_dispatch_init(d, PG_SHADER_CHANNELS, 3);
-    d->key.spec_count = 1;
-    d->key.spec[0] = mode;
+    d->key.spec_count = 2;
+    d->key.spec[PG_SPEC_CODE] = pg_ops[n->op].code;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     d->bindings[2] = n->inputs[n->n_inputs - 1];
@@ -139,7 +132,7 @@ pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[2] = (uint32_t)g->nodes[n->inputs[0]].shape[3]; /* first input's channels */
     d->push[3] = (uint32_t)g->nodes[n->inputs[n->n_inputs - 1]].shape[3];
     d->push[4] = (uint32_t)n->iparams[0]; /* begin (slice, pad) */
-    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
 
@@ -147,28 +140,25 @@ pg_status optimizer_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tenso
                              pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_OPTIMIZER, 6); /* the shader names six buffers */
-    d->key.spec_count = 2;
+    d->key.spec_count = 3;
+    d->key.spec[PG_SPEC_CODE] = pg_ops[n->op].code;
     /* bindings: 0 param, 1 grad/src, 2 m, 3 v, 4 lr, 5 skip; unused slots repeat param */
     for (int i = 0; i < 6; i++) d->bindings[i] = n->inputs[0];
     const pg_tensor *in = n->inputs;
     switch (n->op) {
     case PG_OP_ADAM:
-        d->key.spec[0] = OPTIMIZER_ADAM;
         for (int i = 0; i < n->n_inputs; i++) d->bindings[i] = in[i];
-        d->key.spec[1] = n->n_inputs == 6;
+        d->key.spec[2] = n->n_inputs == 6;
         break;
     case PG_OP_EMA:
-        d->key.spec[0] = OPTIMIZER_EMA;
         d->bindings[1] = in[1];
         break;
     case PG_OP_RMSPROP:
-        d->key.spec[0] = OPTIMIZER_RMSPROP;
         d->bindings[1] = in[1], d->bindings[3] = in[2], d->bindings[4] = in[3];
         if (n->n_inputs == 5) d->bindings[5] = in[4];
-        d->key.spec[1] = n->n_inputs == 5;
+        d->key.spec[2] = n->n_inputs == 5;
         break;
-    default:
-        d->key.spec[0] = OPTIMIZER_CLIP;
+    default: /* clip: the parameter only */
         break;
     }
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
@@ -176,7 +166,7 @@ pg_status optimizer_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tenso
     d->push[1] = float_bits(n->fparams[0]);
     d->push[2] = float_bits(n->fparams[1]);
     d->push[3] = float_bits(n->fparams[2]);
-    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
 

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Keep in sync with MODE in shaders/conv2d.comp. */
-enum { CONV_FORWARD = 0, CONV_INPUT_GRAD = 1, CONV_WEIGHT_GRAD = 2 };
+#include "codes.h" /* PG_CONV_*: MODE of shaders/conv2d.comp, conv2d_general.comp */
 
 static uint32_t float_bits(float f) {
     uint32_t u;
@@ -162,7 +161,8 @@ static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t col
     int cpu = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     gemm_tile t = {64, cpu ? 8 : 4, cpu ? 32 : 16, 8};
     uint32_t sub = info->subgroup_size ? info->subgroup_size : 8;
-    if (!info->subgroup_arithmetic || t.sgc > info->subgroup_min) t.sgc = 1;
+    /* the sharing is subgroupBroadcast: ballot, not arithmetic */
+    if (!info->subgroup_ballot || t.sgc > info->subgroup_min) t.sgc = 1;
     while (t.tn > t.sgc && t.tn / 2 >= cols) t.tn /= 2;
     if (t.tn < t.sgc) t.sgc = t.tn;
     uint64_t lanes = (rows + t.tm - 1) / t.tm;
@@ -187,24 +187,25 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     const int *a = g->nodes[n->inputs[0]].shape, *b = g->nodes[n->inputs[1]].shape;
     /* Sizes in the forward convention: x [N,H,W,Ci], w [K,K,Ci,Co]. */
     int k, ci, co;
-    if (mode == CONV_FORWARD)
+    if (mode == PG_CONV_FORWARD)
         k = b[0], ci = b[2], co = b[3];
-    else if (mode == CONV_INPUT_GRAD)
+    else if (mode == PG_CONV_INPUT_GRAD)
         k = b[0], ci = b[2], co = b[3];
     else
         k = n->shape[0], ci = a[3], co = b[3];
-    uint64_t rows = mode == CONV_WEIGHT_GRAD ? (uint64_t)k * k * ci : (uint64_t)a[0] * a[1] * a[2];
-    uint64_t cols = (uint64_t)(mode == CONV_INPUT_GRAD ? ci : co);
-    int reduce = mode == CONV_FORWARD ? ci : co; /* channels summed per tap (MODE 0/1) */
+    uint64_t rows =
+        mode == PG_CONV_WEIGHT_GRAD ? (uint64_t)k * k * ci : (uint64_t)a[0] * a[1] * a[2];
+    uint64_t cols = (uint64_t)(mode == PG_CONV_INPUT_GRAD ? ci : co);
+    int reduce = mode == PG_CONV_FORWARD ? ci : co; /* channels summed per tap (MODE 0/1) */
     gemm_tile tile = choose_tile(info, rows, cols);
     pg_dispatch_init(d, PG_SHADER_CONV2D, 3);
     d->key.spec_count = 7;
-    d->key.spec[0] = tile.wg;
+    d->key.spec[PG_SPEC_WG] = tile.wg;
     d->key.spec[1] = mode;
     d->key.spec[2] = (uint32_t)k;
     d->key.spec[3] = tile.tm;
     d->key.spec[4] = tile.tn;
-    d->key.spec[5] = mode != CONV_WEIGHT_GRAD && reduce % 4 == 0;
+    d->key.spec[5] = mode != PG_CONV_WEIGHT_GRAD && reduce % 4 == 0;
     d->key.spec[6] = tile.sgc;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
@@ -224,8 +225,9 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     /* The weight gradient sums over every pixel: chunks of at most PG_MAX_LOOP_TRIPS
      * pixels write partial sums to the scratch, and a reduce pass adds them. */
     uint64_t pixels = (uint64_t)a[0] * a[1] * a[2], chunk = PG_MAX_LOOP_TRIPS / 4;
-    uint64_t splits = mode == CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
+    uint64_t splits = mode == PG_CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
     d->push[10] = (uint32_t)(splits > 1 ? chunk : pixels);
+    d->push[11] = (uint32_t)(row_tiles * col_tiles * splits);
     pg_dispatch_grid(info, row_tiles * col_tiles * splits, d->groups);
     if (splits <= 1) return PG_OK;
     d[0].bindings[0] = PG_BIND_SCRATCH;
@@ -252,13 +254,13 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     int kh, kw;
     conv_kernel(g, n, &kh, &kw);
     /* x [N,H,W,Ci] -> y [N,Ho,Wo,Co] in the forward convention */
-    const int *xs = mode == CONV_FORWARD || mode == CONV_WEIGHT_GRAD ? a : n->shape;
-    const int *ys = mode == CONV_FORWARD ? n->shape : mode == CONV_INPUT_GRAD ? a : b;
+    const int *xs = mode == PG_CONV_FORWARD || mode == PG_CONV_WEIGHT_GRAD ? a : n->shape;
+    const int *ys = mode == PG_CONV_FORWARD ? n->shape : mode == PG_CONV_INPUT_GRAD ? a : b;
     int ci = xs[3], co = ys[3];
-    uint64_t rows = mode == CONV_WEIGHT_GRAD ? (uint64_t)kh * kw * ci
-                                             : (uint64_t)n->shape[0] * n->shape[1] * n->shape[2];
+    uint64_t rows = mode == PG_CONV_WEIGHT_GRAD ? (uint64_t)kh * kw * ci
+                                                : (uint64_t)n->shape[0] * n->shape[1] * n->shape[2];
     uint64_t cols = (uint64_t)n->shape[3];
-    uint64_t trips = mode == CONV_WEIGHT_GRAD ? 0 : (uint64_t)kh * kw * (mode ? co + 1 : ci + 1);
+    uint64_t trips = mode == PG_CONV_WEIGHT_GRAD ? 0 : (uint64_t)kh * kw * (mode ? co + 1 : ci + 1);
     if (trips > 4 * PG_MAX_LOOP_TRIPS)
         return PG_FAIL(PG_ERR_UNSUPPORTED,
                        "conv %s: a %dx%d kernel over %d channels is a longer loop than every "
@@ -280,7 +282,7 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     uint64_t row_tiles = (rows + (uint64_t)wg * tm - 1) / ((uint64_t)wg * tm);
     /* the weight gradient sums over every output pixel: chunks, then a reduce pass */
     uint64_t pixels = (uint64_t)ys[0] * ys[1] * ys[2], chunk = PG_MAX_LOOP_TRIPS / 4;
-    uint64_t splits = mode == CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
+    uint64_t splits = mode == PG_CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
     uint64_t groups = row_tiles * col_tiles * splits;
     uint32_t push[16] = {(uint32_t)xs[0],
                          (uint32_t)xs[1],
@@ -317,21 +319,21 @@ static pg_status conv_tiled_build(const pg_vk_info *info, const pg_gemm_choice *
                                   const pg_graph *g, pg_tensor t, uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     const int *a = g->nodes[n->inputs[0]].shape, *b = g->nodes[n->inputs[1]].shape;
-    uint32_t k = (uint32_t)(mode == CONV_WEIGHT_GRAD ? n->shape[0] : b[0]);
-    uint32_t ci = (uint32_t)(mode == CONV_WEIGHT_GRAD ? a[3] : b[2]), co = (uint32_t)b[3];
+    uint32_t k = (uint32_t)(mode == PG_CONV_WEIGHT_GRAD ? n->shape[0] : b[0]);
+    uint32_t ci = (uint32_t)(mode == PG_CONV_WEIGHT_GRAD ? a[3] : b[2]), co = (uint32_t)b[3];
     uint64_t pixels = (uint64_t)a[0] * a[1] * a[2], taps = (uint64_t)k * k;
     pg_gemm_problem p = {.mode = mode,
                          .ks = k,
-                         .a_kfast = mode != CONV_WEIGHT_GRAD,
-                         .b_nfast = mode != CONV_INPUT_GRAD,
+                         .a_kfast = mode != PG_CONV_WEIGHT_GRAD,
+                         .b_nfast = mode != PG_CONV_INPUT_GRAD,
                          .conv = {(uint32_t)a[0], (uint32_t)a[1], (uint32_t)a[2], ci, co},
                          .scale = n->fparams[0],
                          .out = t,
                          .a = n->inputs[0],
                          .b = n->inputs[1]};
-    p.m = mode == CONV_WEIGHT_GRAD ? taps * ci : pixels;
-    p.n = mode == CONV_INPUT_GRAD ? ci : co;
-    p.k = mode == CONV_FORWARD ? taps * ci : mode == CONV_INPUT_GRAD ? taps * co : pixels;
+    p.m = mode == PG_CONV_WEIGHT_GRAD ? taps * ci : pixels;
+    p.n = mode == PG_CONV_INPUT_GRAD ? ci : co;
+    p.k = mode == PG_CONV_FORWARD ? taps * ci : mode == PG_CONV_INPUT_GRAD ? taps * co : pixels;
     return pg_gemm_tiled_dispatch(info, c, &p, d);
 }
 
@@ -349,15 +351,15 @@ static pg_status conv_route(const pg_vk_info *info, const pg_graph *g, pg_tensor
 }
 
 pg_status conv2d_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    return conv_route(info, g, t, CONV_FORWARD, d);
+    return conv_route(info, g, t, PG_CONV_FORWARD, d);
 }
 pg_status conv2d_input_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                      pg_dispatch *d) {
-    return conv_route(info, g, t, CONV_INPUT_GRAD, d);
+    return conv_route(info, g, t, PG_CONV_INPUT_GRAD, d);
 }
 pg_status conv2d_weight_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                       pg_dispatch *d) {
-    return conv_route(info, g, t, CONV_WEIGHT_GRAD, d);
+    return conv_route(info, g, t, PG_CONV_WEIGHT_GRAD, d);
 }
 
 /* matmul on shaders/gemm_tiled.comp: any K (split-K keeps the loops short). */
@@ -406,7 +408,7 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     gemm_tile tile = choose_tile(info, rows, ucols);
     pg_dispatch_init(d, PG_SHADER_MATMUL, 3);
     d->key.spec_count = 5;
-    d->key.spec[0] = tile.wg;
+    d->key.spec[PG_SPEC_WG] = tile.wg;
     d->key.spec[1] = (uint32_t)swap;
     d->key.spec[2] = tile.tm;
     d->key.spec[3] = tile.tn;
@@ -427,6 +429,7 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     d->push[8] = swap ? 1 : (uint32_t)cols;
     d->push[9] = swap ? (uint32_t)cols : 1;
     d->push[10] = (uint32_t)col_tiles;
+    d->push[11] = (uint32_t)(row_tiles * col_tiles);
     pg_dispatch_grid(info, row_tiles * col_tiles, d->groups);
     return PG_OK;
 }

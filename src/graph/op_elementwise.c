@@ -4,24 +4,6 @@
 
 #include <string.h>
 
-/* Keep in sync with the OP_* constants of shaders/elementwise.comp. */
-enum elementwise_opcode {
-    EW_COPY = 0,
-    EW_FILL,
-    EW_SCALE,
-    EW_SQUARE,
-    EW_SQRT,
-    EW_RSQRT,
-    EW_LEAKY_RELU,
-    EW_ADD,
-    EW_SUB,
-    EW_MUL,
-    EW_LEAKY_RELU_GRAD,
-    EW_LERP,
-    EW_SOFTPLUS,
-    EW_SIGMOID
-};
-
 static uint32_t float_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -94,6 +76,8 @@ pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]) {
 /* Builds an elementwise node over 1-3 operands, broadcasting size-1 axes. */
 static pg_tensor elementwise(pg_graph *g, pg_op op, int n, const pg_tensor *in, float p0,
                              float p1) {
+    if (op < 0 || op >= PG_OP_COUNT || pg_ops[op].shape != PG_SHAPE_BROADCAST)
+        return PG_GRAPH_FAIL(g, "pg_op_elementwise: op %d is not elementwise", (int)op);
     for (int i = 0; i < n; i++)
         if (in[i] < 0) return -1;
     if (g->error) return -1;
@@ -110,6 +94,11 @@ static pg_tensor elementwise(pg_graph *g, pg_op op, int n, const pg_tensor *in, 
         g->nodes[t].fparams[1] = p1;
     }
     return t;
+}
+
+pg_tensor pg_op_elementwise(pg_graph *g, pg_op op, const pg_tensor *in, float p0, float p1) {
+    int n = op >= 0 && op < PG_OP_COUNT ? pg_ops[op].arity_min : 0;
+    return elementwise(g, op, n, in, p0, p1);
 }
 
 pg_tensor pg_add(pg_graph *g, pg_tensor a, pg_tensor b) {
@@ -188,10 +177,10 @@ static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg
                                    uint32_t opcode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_ELEMENTWISE, 4);
-    d->key.spec_count = 4;
-    d->key.spec[0] = opcode;
+    d->key.spec_count = 5;
+    d->key.spec[PG_SPEC_CODE] = opcode;
     for (int k = 0; k < 3; k++)
-        d->key.spec[1 + k] =
+        d->key.spec[2 + k] =
             k < n->n_inputs ? operand_mode(g->nodes[n->inputs[k]].shape, n->shape) : 1;
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)n->shape[i];
     d->bindings[0] = t;
@@ -204,41 +193,15 @@ static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg
     d->push[17] = float_bits(n->fparams[1]);
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
     d->push[18] = (uint32_t)count;
-    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
 
+/* Every op of shaders/elementwise.comp (fill and broadcast too): the opcode is
+ * the op table's code column. */
 pg_status elementwise_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                pg_dispatch *d) {
-    static const uint32_t opcode[PG_OP_COUNT] = {
-        [PG_OP_ADD] = EW_ADD,
-        [PG_OP_SUB] = EW_SUB,
-        [PG_OP_MUL] = EW_MUL,
-        [PG_OP_SCALE] = EW_SCALE,
-        [PG_OP_SQUARE] = EW_SQUARE,
-        [PG_OP_SQRT] = EW_SQRT,
-        [PG_OP_RSQRT] = EW_RSQRT,
-        [PG_OP_LERP] = EW_LERP,
-        [PG_OP_LEAKY_RELU] = EW_LEAKY_RELU,
-        [PG_OP_LEAKY_RELU_GRAD] = EW_LEAKY_RELU_GRAD,
-        [PG_OP_SOFTPLUS] = EW_SOFTPLUS,
-        [PG_OP_SIGMOID] = EW_SIGMOID,
-    };
-    return elementwise_build(info, g, t, opcode[g->nodes[t].op], d);
-}
-
-pg_status fill_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    return elementwise_build(info, g, t, EW_FILL, d);
-}
-
-pg_status broadcast_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
-                             pg_dispatch *d) {
-    return elementwise_build(info, g, t, EW_COPY, d);
-}
-
-pg_status reshape_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    (void)info, (void)g, (void)t, (void)d;
-    return PG_FAIL(PG_ERR_INVALID, "reshape is a view and has no kernel");
+    return elementwise_build(info, g, t, pg_ops[g->nodes[t].op].code, d);
 }
 
 /* One pass of shaders/reduce.comp (declared in ops.h). */
@@ -248,8 +211,9 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
     /* many outputs: a lane each (no barriers); few: a workgroup each (see the shader) */
     int columns = out_count * splits >= 64;
     pg_dispatch_init(d, PG_SHADER_REDUCE, 2);
-    d->key.spec_count = 1;
-    d->key.spec[0] = (uint32_t)columns;
+    d->key.spec_count = 2;
+    d->key.spec[PG_SPEC_WG] = PG_WG; /* a power of 2: the tree sum halves it */
+    d->key.spec[PG_SPEC_CODE] = columns ? PG_REDUCE_COLUMNS : PG_REDUCE_TREE;
     d->bindings[0] = out;
     d->bindings[1] = in;
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)in_shape[i];
@@ -259,19 +223,22 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
     d->push[7] = (uint32_t)chunk;
     d->push[8] = (uint32_t)splits;
     uint64_t work = out_count * splits;
-    pg_dispatch_grid(info, columns ? (work + 127) / 128 : work, d->groups);
+    if (columns)
+        pg_dispatch_lanes(info, d, PG_WG, work);
+    else
+        pg_dispatch_grid(info, work, d->groups);
 }
 
 /* A reduction is cut into chunks so no loop runs longer than PG_MAX_LOOP_TRIPS
  * (and GPUs get parallel work): partial sums in the scratch, then a second pass.
- * Workgroup chunks hold 128 lanes' worth; a lane's chunk is PG_MAX_LOOP_TRIPS. */
+ * Workgroup chunks hold PG_WG lanes' worth; a lane's chunk is PG_MAX_LOOP_TRIPS. */
 pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     const int *in = g->nodes[n->inputs[0]].shape;
     uint64_t out_count = (uint64_t)pg_tensor_numel(g, t);
     uint64_t reduced = (uint64_t)pg_tensor_numel(g, n->inputs[0]) / out_count;
-    uint64_t chunk = out_count >= 64 ? PG_MAX_LOOP_TRIPS / 2 : 128 * 256;
+    uint64_t chunk = out_count >= 64 ? PG_MAX_LOOP_TRIPS / 2 : PG_WG * 256;
     uint64_t splits = (reduced + chunk - 1) / chunk;
     if (splits <= 1) {
         pg_reduce_pass(info, d, t, n->inputs[0], in, n->iparams[0], n->fparams[0], out_count,

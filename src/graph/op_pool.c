@@ -7,9 +7,6 @@
 
 #include <string.h>
 
-/* Keep in sync with MODE in shaders/pool.comp and shaders/resize_bilinear.comp. */
-enum { POOL_MAX = 0, POOL_MAX_GRAD = 1, POOL_AVG = 2, POOL_AVG_GRAD = 3 };
-
 static int pool_out(int in, int k, int stride, int pad) {
     return in + 2 * pad < k ? 0 : (in + 2 * pad - k) / stride + 1;
 }
@@ -112,10 +109,11 @@ static pg_status pool_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
                             pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     const int *p = n->iparams;
-    int forward = mode == POOL_MAX || mode == POOL_AVG;
+    int forward = mode == PG_POOL_MAX || mode == PG_POOL_AVG;
     const int *ys = forward ? n->shape : g->nodes[n->inputs[0]].shape;
     pg_dispatch_init(d, PG_SHADER_POOL, 3);
-    uint32_t spec[6] = {128, mode, (uint32_t)p[0], (uint32_t)p[1], (uint32_t)p[2], (uint32_t)p[3]};
+    uint32_t spec[6] = {PG_WG,          mode,           (uint32_t)p[0],
+                        (uint32_t)p[1], (uint32_t)p[2], (uint32_t)p[3]};
     d->key.spec_count = 6;
     memcpy(d->key.spec, spec, sizeof spec);
     d->bindings[0] = t;
@@ -125,23 +123,23 @@ static pg_status pool_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     uint32_t push[7] = {(uint32_t)ys[0], (uint32_t)p[4],  (uint32_t)p[5], (uint32_t)ys[3],
                         (uint32_t)ys[1], (uint32_t)ys[2], (uint32_t)count};
     memcpy(d->push, push, sizeof push);
-    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
 
 pg_status maxpool_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    return pool_build(info, g, t, POOL_MAX, d);
+    return pool_build(info, g, t, PG_POOL_MAX, d);
 }
 pg_status maxpool_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                 pg_dispatch *d) {
-    return pool_build(info, g, t, POOL_MAX_GRAD, d);
+    return pool_build(info, g, t, PG_POOL_MAX_GRAD, d);
 }
 pg_status avgpool_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    return pool_build(info, g, t, POOL_AVG, d);
+    return pool_build(info, g, t, PG_POOL_AVG, d);
 }
 pg_status avgpool_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                 pg_dispatch *d) {
-    return pool_build(info, g, t, POOL_AVG_GRAD, d);
+    return pool_build(info, g, t, PG_POOL_AVG_GRAD, d);
 }
 
 /* The gradient gathers over every output whose taps reach an input: up to
@@ -152,8 +150,7 @@ static pg_status resize_build(const pg_vk_info *info, const pg_graph *g, pg_tens
     const int *in = g->nodes[n->inputs[0]].shape, *out = n->shape;
     pg_dispatch_init(d, PG_SHADER_RESIZE_BILINEAR, 2);
     d->key.spec_count = 2;
-    d->key.spec[0] = 128;
-    d->key.spec[1] = mode;
+    d->key.spec[PG_SPEC_CODE] = mode;
     double reach_y = 2.0 * in[1] / out[1] + 4, reach_x = 2.0 * in[2] / out[2] + 4;
     if (mode && reach_y * reach_x > PG_MAX_LOOP_TRIPS)
         return PG_FAIL(PG_ERR_UNSUPPORTED,
@@ -167,17 +164,17 @@ static pg_status resize_build(const pg_vk_info *info, const pg_graph *g, pg_tens
     uint32_t push[7] = {(uint32_t)xs[0], (uint32_t)xs[3], (uint32_t)xs[1], (uint32_t)xs[2],
                         (uint32_t)ys[1], (uint32_t)ys[2], (uint32_t)count};
     memcpy(d->push, push, sizeof push);
-    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
 
 pg_status resize_bilinear_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                    pg_dispatch *d) {
-    return resize_build(info, g, t, 0, d);
+    return resize_build(info, g, t, PG_MODE_FORWARD, d);
 }
 pg_status resize_bilinear_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                         pg_dispatch *d) {
-    return resize_build(info, g, t, 1, d);
+    return resize_build(info, g, t, PG_MODE_BACKWARD, d);
 }
 
 pg_status softmax_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
@@ -187,14 +184,12 @@ pg_status softmax_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor 
         return PG_FAIL(PG_ERR_UNSUPPORTED,
                        "softmax %s: %d channels is more than one lane loops over", n->name, c);
     pg_dispatch_init(d, PG_SHADER_SOFTMAX, 2);
-    d->key.spec_count = 1;
-    d->key.spec[0] = 64;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     uint64_t rows = (uint64_t)pg_tensor_numel(g, t) / (uint64_t)c;
     d->push[0] = (uint32_t)rows;
     d->push[1] = (uint32_t)c;
-    pg_dispatch_grid(info, (rows + 63) / 64, d->groups);
+    pg_dispatch_lanes(info, d, 64, rows);
     return PG_OK;
 }
 

@@ -5,9 +5,6 @@
 
 #include <string.h>
 
-/* Keep in sync with MODE in shaders/resample.comp, pixel_norm.comp, mbstd.comp. */
-enum { MODE_FORWARD = 0, MODE_BACKWARD = 1 };
-
 static uint32_t float_bits(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
@@ -116,61 +113,62 @@ static pg_status resample_build(const pg_vk_info *info, const pg_graph *g, pg_te
                                 uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_RESAMPLE, 2);
-    d->key.spec_count = 1;
-    d->key.spec[0] = mode;
+    d->key.spec_count = 2;
+    d->key.spec[PG_SPEC_CODE] = mode;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)n->shape[i];
     d->push[4] = float_bits(n->fparams[0]);
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
     d->push[5] = (uint32_t)count;
-    pg_dispatch_grid(info, (count + 127) / 128, d->groups);
+    pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
 
 pg_status upsample2x_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
-    return resample_build(info, g, t, 0, d);
+    return resample_build(info, g, t, PG_RESAMPLE_UP, d);
 }
 pg_status avgpool2x_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                              pg_dispatch *d) {
-    return resample_build(info, g, t, 1, d);
+    return resample_build(info, g, t, PG_RESAMPLE_DOWN, d);
 }
 
 static pg_status pixel_norm_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                   uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_PIXEL_NORM, 3);
-    d->key.spec_count = 1;
-    d->key.spec[0] = mode;
+    d->key.spec_count = 2;
+    d->key.spec[PG_SPEC_CODE] = mode;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
-    d->bindings[2] = n->inputs[mode == MODE_BACKWARD ? 1 : 0];
+    d->bindings[2] = n->inputs[mode == PG_MODE_BACKWARD ? 1 : 0];
     uint64_t pixels = (uint64_t)n->shape[0] * n->shape[1] * n->shape[2];
     d->push[0] = (uint32_t)pixels;
     d->push[1] = (uint32_t)n->shape[3];
     d->push[2] = float_bits(n->fparams[0]);
-    pg_dispatch_grid(info, (pixels + 63) / 64, d->groups);
+    pg_dispatch_lanes(info, d, 64, pixels);
     return PG_OK;
 }
 
 pg_status pixel_norm_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
-    return pixel_norm_build(info, g, t, MODE_FORWARD, d);
+    return pixel_norm_build(info, g, t, PG_MODE_FORWARD, d);
 }
 pg_status pixel_norm_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                    pg_dispatch *d) {
-    return pixel_norm_build(info, g, t, MODE_BACKWARD, d);
+    return pixel_norm_build(info, g, t, PG_MODE_BACKWARD, d);
 }
 
 static pg_status mbstd_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
                              pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    pg_tensor x = n->inputs[mode == MODE_BACKWARD ? 1 : 0];
+    pg_tensor x = n->inputs[mode == PG_MODE_BACKWARD ? 1 : 0];
     const int *s = g->nodes[x].shape;
     pg_dispatch_init(d, PG_SHADER_MBSTD, 3);
-    d->key.spec_count = 1;
-    d->key.spec[0] = mode;
+    d->key.spec_count = 2;
+    d->key.spec[PG_SPEC_WG] = PG_WG; /* a power of 2: the tree sum halves it */
+    d->key.spec[PG_SPEC_CODE] = mode;
     d->bindings[0] = t;
     d->bindings[1] = x;
     d->bindings[2] = n->inputs[0]; /* dy in backward; x again in forward */
@@ -182,11 +180,11 @@ static pg_status mbstd_build(const pg_vk_info *info, const pg_graph *g, pg_tenso
 }
 
 pg_status mbstd_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
-    return mbstd_build(info, g, t, MODE_FORWARD, d);
+    return mbstd_build(info, g, t, PG_MODE_FORWARD, d);
 }
 pg_status mbstd_grad_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
-    return mbstd_build(info, g, t, MODE_BACKWARD, d);
+    return mbstd_build(info, g, t, PG_MODE_BACKWARD, d);
 }
 
 /* ---- VJP rules */

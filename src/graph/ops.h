@@ -4,6 +4,7 @@
 #ifndef PROGAN_GRAPH_OPS_H
 #define PROGAN_GRAPH_OPS_H
 
+#include "codes.h" /* numbers shared with the shaders */
 #include "graph/graph.h"
 
 /* One compute dispatch: pipeline, push constants, bound tensors, grid.
@@ -31,16 +32,46 @@ typedef struct {
  * parallelism across the reduction). */
 #define PG_MAX_LOOP_TRIPS 16384
 
+/* What an op's row says about it beyond its functions. */
+enum {
+    PG_ROW_LEAF = 1,   /* no kernel and no VJP: INPUT, EXTERNAL */
+    PG_ROW_VIEW = 2,   /* no kernel: the same bytes under a new shape (RESHAPE) */
+    PG_ROW_UPDATE = 4, /* in place, no output, not differentiable (ADAM, EMA, ...) */
+};
+/* How a row's shape is found: PG_SHAPE_BROADCAST ops need no constructor of
+ * their own (pg_op_elementwise builds them from the row); PG_SHAPE_CUSTOM ops
+ * have a pg_<op> constructor in their op_*.c that checks and sets the shape. */
+typedef enum { PG_SHAPE_CUSTOM, PG_SHAPE_BROADCAST } pg_shape_rule;
+
+/* One row of the op table. To add an op (template: the PG_OP_SOFTPLUS row):
+ *  1. shaders: a branch in its family's .comp, its number in shaders/codes.h
+ *     (or a new shaders/<family>.comp reading its local size from PG_SPEC_WG
+ *     and returning early past its element count);
+ *  2. here: the enum value in graph/graph.h and a row in ops.c (name, arity,
+ *     shape rule, shader and code, dispatch builder, VJP built from graph
+ *     constructors); elementwise ops reuse elementwise_dispatch;
+ *  3. tests/ref/ref.c: its float64 function in ref_ops[];
+ *  4. tests/test_ops.c: a case (see case_template).
+ * pg_op_table_check (run by every pg_plan_create and by test_graph) fails when
+ * a row, a dispatch builder or a VJP is missing. */
 typedef struct {
     const char *name;
-    /* Fills d for node t; NULL for ops that need no kernel (INPUT, EXTERNAL, RESHAPE). */
+    int arity_min, arity_max; /* inputs */
+    pg_shape_rule shape;
+    pg_shader_id shader; /* the kernel family (dispatch may route to a variant) */
+    uint32_t code;       /* specialization constant PG_SPEC_CODE: codes.h */
+    /* Fills d for node t; NULL only for PG_ROW_LEAF and PG_ROW_VIEW rows. */
     pg_status (*dispatch)(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d);
     /* Writes dx[i] (or -1 for a zero gradient) for each input i with needs[i] set,
-     * given dy, the gradient of the node's output. Uses only graph constructors. */
+     * given dy, the gradient of the node's output. Uses only graph constructors.
+     * NULL only for PG_ROW_LEAF and PG_ROW_UPDATE rows. */
     void (*vjp)(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx);
+    int flags; /* PG_ROW_* */
 } pg_op_info;
 
-extern const pg_op_info pg_ops[PG_OP_COUNT];
+extern const pg_op_info *const pg_ops; /* PG_OP_COUNT rows */
+/* Every row present and complete (see pg_op_info); message names the op. */
+pg_status pg_op_table_check(void);
 
 /* ---- builder helpers shared by the op files (graph.c) */
 /* Appends a node; returns -1 if an input is -1 or the graph has an error. */
@@ -66,6 +97,12 @@ int pg_conv_is_progan_shape(const pg_graph *g, pg_tensor t);
 /* A 2-D grid for `count` workgroups that never exceeds maxComputeWorkGroupCount. */
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]);
 void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings);
+/* Local sizes are chosen here, in C, and nowhere else: every shader reads its
+ * own from specialization constant PG_SPEC_WG, which pg_vk_pipeline_get checks
+ * against the device's limits. PG_WG serves the one-lane-per-element kernels. */
+#define PG_WG 128
+/* Sets the local size wg (spec[PG_SPEC_WG]) and a grid of ceil(lanes / wg) groups. */
+void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint64_t lanes);
 
 /* One pass of shaders/reduce.comp: in (in_shape) reduced over axes, times
  * scale, into out; with splits > 1 each of out_count outputs is split into
@@ -105,14 +142,14 @@ pg_status pg_gemm_tiled_dispatch(const pg_vk_info *info, const pg_gemm_choice *c
 #define PG_OP_FUNCS(name)                                                                          \
     pg_status name##_dispatch(const pg_vk_info *, const pg_graph *, pg_tensor, pg_dispatch *);     \
     void name##_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
-PG_OP_FUNCS(fill)
-PG_OP_FUNCS(reshape)
+void fill_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
+void reshape_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
+void broadcast_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
 PG_OP_FUNCS(conv2d)
 PG_OP_FUNCS(conv2d_input_grad)
 PG_OP_FUNCS(conv2d_weight_grad)
 PG_OP_FUNCS(matmul)
 PG_OP_FUNCS(reduce_sum)
-PG_OP_FUNCS(broadcast)
 PG_OP_FUNCS(elementwise)
 PG_OP_FUNCS(upsample2x)
 PG_OP_FUNCS(avgpool2x)

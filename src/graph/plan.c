@@ -429,6 +429,7 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
 pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
                          int n_outputs, pg_plan **out) {
     *out = NULL;
+    PG_TRY(pg_op_table_check());
     if (g->error != PG_OK) return PG_FAIL(g->error, "graph: %s", g->error_message);
     for (int i = 0; i < n_outputs; i++)
         if (outputs[i] < 0 || outputs[i] >= g->count || !has_output(&g->nodes[outputs[i]]))

@@ -106,6 +106,28 @@ static int key_equal(const pg_vk_pipeline_key *a, const pg_vk_pipeline_key *b) {
     return memcmp(a->spec, b->spec, a->spec_count * sizeof a->spec[0]) == 0;
 }
 
+/* Every shader takes its local size from specialization constant 0
+ * (PG_SPEC_WG in shaders/codes.h), chosen in C: check it against the device
+ * here, so a tile that does not fit gives one clear error instead of a driver
+ * crash or a silently wrong launch. */
+static pg_status local_size_check(const pg_vk_info *info, const pg_vk_pipeline_key *key,
+                                  const char *shader) {
+    if (key->spec_count < 1 || key->spec[0] == 0)
+        return PG_FAIL(PG_ERR_INVALID,
+                       "shader %s: no local size in specialization constant 0 (PG_SPEC_WG); "
+                       "set it with pg_dispatch_lanes or spec[PG_SPEC_WG]",
+                       shader);
+    uint32_t wg = key->spec[0];
+    if (wg > info->max_workgroup_size[0] || wg > info->max_workgroup_invocations)
+        return PG_FAIL(PG_ERR_UNSUPPORTED,
+                       "shader %s: local size %u exceeds the device's limits "
+                       "(maxComputeWorkGroupSize[0] %u, maxComputeWorkGroupInvocations %u on %s); "
+                       "choose a smaller workgroup for this device",
+                       shader, wg, info->max_workgroup_size[0], info->max_workgroup_invocations,
+                       info->name);
+    return PG_OK;
+}
+
 pg_status pg_vk_pipeline_get(pg_vk_context *ctx, const pg_vk_pipeline_key *key,
                              pg_vk_pipeline **out) {
     for (pg_vk_pipeline *p = ctx->pipelines; p; p = p->next)
@@ -118,6 +140,7 @@ pg_status pg_vk_pipeline_get(pg_vk_context *ctx, const pg_vk_pipeline_key *key,
         return PG_FAIL(PG_ERR_INVALID, "bad pipeline key (shader %d, %u bindings)",
                        (int)key->shader, key->binding_count);
     const pg_shader_blob *blob = &pg_shader_blobs[key->shader];
+    PG_TRY(local_size_check(&ctx->info, key, blob->name));
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                    .codeSize = blob->size,
                                    .pCode = blob->words};
