@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--size"))
             size = atoi(v);
         else if (!strcmp(a, "--reps"))
-            reps = atoi(v);
+            reps = atoi(v) < 1 ? 1 : atoi(v);
         else if (!strcmp(a, "--device"))
             device = atoi(v);
         else {
