@@ -180,6 +180,19 @@ static pg_status ballot_check(const pg_vk_info *info) {
                    info->name);
 }
 
+/* A weight gradient split into chunks of pixels: d[0] writes each chunk's
+ * partial sums (its scale, push slot scale_slot, set to 1) to the scratch and
+ * d[1] adds them up times the op's scale. */
+static void split_reduce(const pg_vk_info *info, pg_dispatch *d, pg_tensor t, uint64_t splits,
+                         uint64_t outputs, int scale_slot, float scale) {
+    d[0].bindings[0] = PG_BIND_SCRATCH;
+    d[0].push[scale_slot] = float_bits(1.0f);
+    d[0].n_passes = 2;
+    d[0].scratch_bytes = 4 * splits * outputs;
+    int partial_shape[4] = {(int)splits, 1, 1, (int)outputs};
+    pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, scale, outputs, splits, 1);
+}
+
 static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
                             pg_dispatch *d) {
     PG_TRY(ballot_check(info));
@@ -229,14 +242,7 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[10] = (uint32_t)(splits > 1 ? chunk : pixels);
     d->push[11] = (uint32_t)(row_tiles * col_tiles * splits);
     pg_dispatch_grid(info, row_tiles * col_tiles * splits, d->groups);
-    if (splits <= 1) return PG_OK;
-    d[0].bindings[0] = PG_BIND_SCRATCH;
-    d[0].push[5] = float_bits(1.0f);
-    d[0].n_passes = 2;
-    d[0].scratch_bytes = 4 * splits * rows * cols;
-    int partial_shape[4] = {(int)splits, 1, 1, (int)(rows * cols)};
-    pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, n->fparams[0], rows * cols,
-                   splits, 1);
+    if (splits > 1) split_reduce(info, d, t, splits, rows * cols, 5, n->fparams[0]);
     return PG_OK;
 }
 
@@ -303,14 +309,7 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     memcpy(d->push, push, sizeof push);
     d->push[16] = (uint32_t)n->iparams[2];
     pg_dispatch_grid(info, groups, d->groups);
-    if (splits <= 1) return PG_OK;
-    d[0].bindings[0] = PG_BIND_SCRATCH;
-    d[0].push[7] = float_bits(1.0f);
-    d[0].n_passes = 2;
-    d[0].scratch_bytes = 4 * splits * rows * cols;
-    int partial_shape[4] = {(int)splits, 1, 1, (int)(rows * cols)};
-    pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, n->fparams[0], rows * cols,
-                   splits, 1);
+    if (splits > 1) split_reduce(info, d, t, splits, rows * cols, 7, n->fparams[0]);
     return PG_OK;
 }
 
