@@ -35,10 +35,11 @@
 #define PG_CHANNELS_PAD    2
 
 // shaders/optimizer.comp: MODE
-#define PG_OPTIM_ADAM    0
-#define PG_OPTIM_EMA     1
-#define PG_OPTIM_RMSPROP 2
-#define PG_OPTIM_CLIP    3
+#define PG_OPTIM_ADAM_MOMENTS 0 // Adam: pass 1, then
+#define PG_OPTIM_ADAM_PARAM   4 // pass 2 (4 storage buffers per stage at most)
+#define PG_OPTIM_EMA          1
+#define PG_OPTIM_RMSPROP      2
+#define PG_OPTIM_CLIP         3
 
 // shaders/conv2d.comp and conv2d_general.comp: MODE
 #define PG_CONV_FORWARD     0

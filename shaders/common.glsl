@@ -1,9 +1,17 @@
 #include "codes.h"
 
-// Shared by every kernel: the linear workgroup id of a 2-D grid (grids wider
-// than maxComputeWorkGroupCount[0] wrap into y; see pg_dispatch_grid).
+// Shared by every kernel: the linear workgroup id of a 3-D grid (grids wider
+// than maxComputeWorkGroupCount wrap into y, then z; see pg_dispatch_grid).
+// The last row has extra workgroups: every kernel returns for ids past its work.
 uint linear_group_id() {
-    return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x;
+    return (gl_WorkGroupID.z * gl_NumWorkGroups.y + gl_WorkGroupID.y) * gl_NumWorkGroups.x +
+           gl_WorkGroupID.x;
+}
+
+// Whether x is a finite float, decided on its bits: exponent not all ones.
+// isnan/isinf may be folded to false by drivers (no SignedZeroInfNanPreserve).
+bool finite_bits(float x) {
+    return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u;
 }
 
 // Index of a thread in a 1-D launch of groups of `local` threads.

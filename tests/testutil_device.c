@@ -91,6 +91,9 @@ double test_norm_error_d(const double *a, const double *b, size_t n) {
     return scale > 0 ? diff / scale : diff;
 }
 
+#define FD_RTOL 1e-5
+#define FD_ATOL 1e-7 /* float64 central differences of O(1..100) losses: noise ~1e-9 */
+
 /* Picks up to `want` element indices of a tensor, spread evenly. */
 static int sample_indices(size_t count, size_t *idx, int want) {
     int n = count < (size_t)want ? (int)count : want;
@@ -125,15 +128,22 @@ static void fd_check(const char *name, const char *what, pg_graph *g, double **l
             fd[k] = (4 * d[1] - d[0]) / 3;
             an[k] = grads[i] ? grads[i][idx[k]] : 0.0;
         }
-        double err = test_norm_error_d(an, fd, (size_t)m);
-        double scale = 0;
+        /* Mixed criterion: |analytic - fd| <= FD_RTOL * max|fd| + FD_ATOL. The
+         * absolute part only absorbs the differences' rounding noise, so where the
+         * true derivative is zero a spurious analytic value still fails. */
+        double scale = 0, diff = 0;
+        int worst = 0;
         for (int k = 0; k < m; k++) scale = fmax(scale, fabs(fd[k]));
-        /* a gradient that is zero everywhere has only rounding noise in its differences */
-        int ok = err <= 1e-5 || (scale < 1e-7 && isfinite(err));
+        for (int k = 0; k < m; k++) {
+            double e = fabs(an[k] - fd[k]);
+            if (!(e <= diff)) diff = e, worst = k; /* NaN becomes the worst */
+        }
+        int ok = m == 0 || diff <= FD_RTOL * scale + FD_ATOL;
         test_check(ok, name,
-                   "%s w.r.t. input %d: reference VJP vs finite differences, "
-                   "relative error %.3g",
-                   what, i, err);
+                   "%s w.r.t. input %d: reference VJP vs finite differences differ by %.3g "
+                   "(allowed %.3g) at element %zu: analytic %.9g, finite differences %.9g",
+                   what, i, diff, FD_RTOL * scale + FD_ATOL, m ? idx[worst] : 0,
+                   m ? an[worst] : 0.0, m ? fd[worst] : 0.0);
     }
 }
 
@@ -150,14 +160,26 @@ static void device_check(const char *name, const char *what, pg_graph *g, double
                     what))
         return;
     for (int k = 0; k < m; k++) {
-        double err =
-            test_norm_error(dev[k], r->values[outs[k]], (size_t)pg_tensor_numel(g, outs[k]));
+        size_t count = (size_t)pg_tensor_numel(g, outs[k]), worst = 0;
+        const double *ref = r->values[outs[k]];
+        double err = test_norm_error(dev[k], ref, count);
+        for (size_t e = 0; e < count; e++)
+            if (!(fabs(dev[k][e] - ref[e]) <= fabs(dev[k][worst] - ref[worst]))) worst = e;
         test_check(err <= tol, name,
-                   "%s %d %s: device vs float64 reference, relative error %.3g "
-                   "> %.1g",
-                   what, map[k], pg_shape_str(g->nodes[outs[k]].shape), err, tol);
+                   "%s %d %s: device vs float64 reference, relative error %.3g > %.1g; worst "
+                   "element %zu: device %.9g, reference %.9g",
+                   what, map[k], pg_shape_str(g->nodes[outs[k]].shape), err, tol, worst,
+                   dev[k][worst], ref[worst]);
         free(dev[k]);
     }
+}
+
+/* PROGAN_TEST_DEVICE_ONLY=1: the device against the float64 reference only,
+ * without the finite-difference checks of the reference (which do not depend
+ * on the device: the guard and emulation ctest entries rerun the op cases). */
+static int device_only(void) {
+    const char *v = getenv("PROGAN_TEST_DEVICE_ONLY");
+    return v && *v && strcmp(v, "0");
 }
 
 static int ops_checked[PG_OP_COUNT]; /* ops seen in graphs given to test_op_check */
@@ -209,11 +231,12 @@ void test_op_check(const char *name, pg_graph *g, pg_tensor y, const pg_tensor *
     device_check(name, "forward", g, leaves, &r, &y, 1, tol);
     double *ref_grads[8];
     for (int i = 0; i < n; i++) ref_grads[i] = grads[i] >= 0 ? r.values[grads[i]] : NULL;
-    fd_check(name, "gradient", g, leaves, loss, xs, n, ref_grads);
+    int fd = !device_only();
+    if (fd) fd_check(name, "gradient", g, leaves, loss, xs, n, ref_grads);
     device_check(name, "gradient", g, leaves, &r, grads, n, tol);
     if (z >= 0) {
         for (int i = 0; i < n; i++) ref_grads[i] = grads2[i] >= 0 ? r.values[grads2[i]] : NULL;
-        fd_check(name, "second derivative", g, leaves, z, xs, n, ref_grads);
+        if (fd) fd_check(name, "second derivative", g, leaves, z, xs, n, ref_grads);
         device_check(name, "second derivative", g, leaves, &r, grads2, n, tol);
     }
     ref_values_free(&r);

@@ -8,6 +8,10 @@
 
 static void print_device(int index, const pg_vk_info *d) {
     printf("[%d] %s\n", index, d->name);
+    if (d->emulated[0])
+        printf("    emulating     %s (PROGAN_EMULATE: the limits below are that vendor's where "
+               "tighter)\n",
+               d->emulated);
     printf("    type          %s\n", pg_vk_device_type_name(d->type));
     printf("    vendor        %s (0x%04x), device 0x%04x\n", pg_vk_vendor_name(d->vendor_id),
            d->vendor_id, d->device_id);
@@ -26,6 +30,10 @@ static void print_device(int index, const pg_vk_info *d) {
     printf("    shared memory %u KiB\n", d->max_shared_memory / 1024);
     printf("    workgroup     %u invocations, size %u x %u x %u\n", d->max_workgroup_invocations,
            d->max_workgroup_size[0], d->max_workgroup_size[1], d->max_workgroup_size[2]);
+    printf("    grid          %u x %u x %u workgroups\n", d->max_workgroup_count[0],
+           d->max_workgroup_count[1], d->max_workgroup_count[2]);
+    printf("    bindings      %u storage buffers per stage, %u bytes of push constants\n",
+           d->max_storage_buffers, d->max_push_constants);
     printf("    buffers       storage range %.0f MiB, allocation %.0f MiB\n",
            d->max_storage_buffer_range / 1048576.0, d->max_allocation_size / 1048576.0);
     printf("    features      fp16 %s, int8 %s, cooperative matrix %s, timestamps %s, "
@@ -40,7 +48,9 @@ int cmd_devices(int argc, char **argv) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: progan devices\n\nLists every Vulkan 1.1 device with a compute "
                    "queue. Choose one with --device N or PROGAN_DEVICE=N;\nby default progan "
-                   "takes the first discrete GPU, else integrated, else the CPU (lavapipe).\n");
+                   "takes the first discrete GPU, else integrated, else the CPU (lavapipe).\n"
+                   "PROGAN_EMULATE=amd|intel|apple|nvidia|min makes every device report and "
+                   "obey\nthat vendor's limits where they are tighter than its own (testing).\n");
             return 0;
         }
         fprintf(stderr, "progan devices: unknown option '%s'\n", argv[i]);

@@ -190,8 +190,10 @@ void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint
 
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]) {
     uint64_t max_x = info->max_workgroup_count[0] ? info->max_workgroup_count[0] : 65535;
+    uint64_t max_y = info->max_workgroup_count[1] ? info->max_workgroup_count[1] : 65535;
     if (count == 0) count = 1;
     groups[0] = (uint32_t)(count < max_x ? count : max_x);
-    groups[1] = (uint32_t)((count + groups[0] - 1) / groups[0]);
-    groups[2] = 1;
+    uint64_t rows = (count + groups[0] - 1) / groups[0];
+    groups[1] = (uint32_t)(rows < max_y ? rows : max_y);
+    groups[2] = (uint32_t)((rows + groups[1] - 1) / groups[1]); /* plan.c checks its limit */
 }

@@ -171,6 +171,10 @@ pg_tensor pg_reshape(pg_graph *g, pg_tensor x, int n, int h, int w, int c);
 pg_tensor pg_adam(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor m, pg_tensor v,
                   pg_tensor lr_t, pg_tensor skip, float beta1, float beta2, float eps);
 pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta);
+/* Whether an update given this skip value changed nothing: its bits are not a
+ * finite float. The device decides by the same bits (shaders/optimizer.comp),
+ * so the host's count of skipped steps always matches what the device did. */
+int pg_update_skipped(float skip_value);
 /* PyTorch's RMSprop: v = a v + (1 - a) g^2; p -= lr g / (sqrt(v) + eps). */
 pg_tensor pg_rmsprop(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor v, pg_tensor lr,
                      pg_tensor skip, float alpha, float eps);

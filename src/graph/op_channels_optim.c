@@ -49,6 +49,18 @@ static int is_scalar(const pg_graph *g, pg_tensor t) {
     return t >= 0 && pg_tensor_numel(g, t) == 1;
 }
 
+/* An update's control tensor: lr alone, or [lr, skip] (one concat per graph,
+ * shared by every update of the step), so an update binds at most four
+ * storage buffers per pass (the Vulkan minimum per stage). */
+static pg_tensor update_control(pg_graph *g, pg_tensor lr, pg_tensor skip) {
+    if (skip < 0) return lr;
+    for (int i = g->count - 1; i >= 0; i--)
+        if (g->nodes[i].op == PG_OP_CONCAT && g->nodes[i].inputs[0] == lr &&
+            g->nodes[i].inputs[1] == skip)
+            return i;
+    return pg_concat(g, lr, skip);
+}
+
 pg_tensor pg_adam(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor m, pg_tensor v,
                   pg_tensor lr_t, pg_tensor skip, float beta1, float beta2, float eps) {
     if (param < 0 || grad < 0 || m < 0 || v < 0 || lr_t < 0 || g->error) return -1;
@@ -60,14 +72,19 @@ pg_tensor pg_adam(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor m, pg_
         !pg_shape_equal(s, g->nodes[v].shape) || !is_scalar(g, lr_t) ||
         (skip >= 0 && !is_scalar(g, skip)))
         return PG_GRAPH_FAIL(g, "adam: shapes of %s do not match", g->nodes[param].name);
-    pg_tensor in[6] = {param, grad, m, v, lr_t, skip};
-    pg_tensor t = pg_node_add(g, PG_OP_ADAM, skip >= 0 ? 6 : 5, in, s);
+    pg_tensor in[5] = {param, grad, m, v, update_control(g, lr_t, skip)};
+    pg_tensor t = pg_node_add(g, PG_OP_ADAM, 5, in, s);
     if (t < 0) return t;
     g->nodes[t].side_effect = 1;
     g->nodes[t].fparams[0] = beta1;
     g->nodes[t].fparams[1] = beta2;
     g->nodes[t].fparams[2] = eps;
     return t;
+}
+
+int pg_update_skipped(float skip_value) {
+    uint32_t bits = float_bits(skip_value);
+    return (bits & 0x7f800000u) == 0x7f800000u;
 }
 
 pg_tensor pg_ema(pg_graph *g, pg_tensor avg, pg_tensor src, float beta) {
@@ -96,8 +113,8 @@ pg_tensor pg_rmsprop(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor v, 
                              "rmsprop: %s: param and v must be externals shaped like the "
                              "gradient",
                              g->nodes[param].name);
-    pg_tensor in[5] = {param, grad, v, lr, skip};
-    pg_tensor t = pg_node_add(g, PG_OP_RMSPROP, skip >= 0 ? 5 : 4, in, s);
+    pg_tensor in[4] = {param, grad, v, update_control(g, lr, skip)};
+    pg_tensor t = pg_node_add(g, PG_OP_RMSPROP, 4, in, s);
     if (t < 0) return t;
     g->nodes[t].side_effect = 1;
     g->nodes[t].fparams[0] = alpha;
@@ -136,37 +153,31 @@ pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor
     return PG_OK;
 }
 
+/* Bindings per mode are listed in shaders/optimizer.comp: four at most (the
+ * Vulkan minimum per stage), so Adam runs in two passes, the moments and then
+ * the parameter. Unused slots bind the parameter again. */
 pg_status optimizer_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                              pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    pg_dispatch_init(d, PG_SHADER_OPTIMIZER, 6); /* the shader names six buffers */
-    d->key.spec_count = 3;
-    d->key.spec[PG_SPEC_CODE] = pg_ops[n->op].code;
-    /* bindings: 0 param, 1 grad/src, 2 m, 3 v, 4 lr, 5 skip; unused slots repeat param */
-    for (int i = 0; i < 6; i++) d->bindings[i] = n->inputs[0];
     const pg_tensor *in = n->inputs;
-    switch (n->op) {
-    case PG_OP_ADAM:
-        for (int i = 0; i < n->n_inputs; i++) d->bindings[i] = in[i];
-        d->key.spec[2] = n->n_inputs == 6;
-        break;
-    case PG_OP_EMA:
-        d->bindings[1] = in[1];
-        break;
-    case PG_OP_RMSPROP:
-        d->bindings[1] = in[1], d->bindings[3] = in[2], d->bindings[4] = in[3];
-        if (n->n_inputs == 5) d->bindings[5] = in[4];
-        d->key.spec[2] = n->n_inputs == 5;
-        break;
-    default: /* clip: the parameter only */
-        break;
-    }
+    pg_tensor ctl = n->op == PG_OP_ADAM ? in[4] : n->op == PG_OP_RMSPROP ? in[3] : in[0];
+    uint32_t has_skip = ctl != in[0] && pg_tensor_numel(g, ctl) == 2; /* [lr, skip] */
+    pg_tensor bind[2][4] = {{in[0], in[0], in[0], ctl}, {in[0], in[2], in[3], ctl}};
+    for (int k = 1; k < n->n_inputs && k < 3; k++) bind[0][k] = in[k];
+    if (n->op == PG_OP_ADAM) bind[0][0] = in[2], bind[0][1] = in[3], bind[0][2] = in[1];
+    int passes = n->op == PG_OP_ADAM ? 2 : 1;
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
-    d->push[0] = (uint32_t)count;
-    d->push[1] = float_bits(n->fparams[0]);
-    d->push[2] = float_bits(n->fparams[1]);
-    d->push[3] = float_bits(n->fparams[2]);
-    pg_dispatch_lanes(info, d, PG_WG, count);
+    for (int pass = 0; pass < passes; pass++) {
+        pg_dispatch_init(&d[pass], PG_SHADER_OPTIMIZER, 4);
+        d[pass].key.spec_count = 3;
+        d[pass].key.spec[PG_SPEC_CODE] = pass ? PG_OPTIM_ADAM_PARAM : pg_ops[n->op].code;
+        d[pass].key.spec[2] = has_skip;
+        memcpy(d[pass].bindings, bind[pass], sizeof bind[pass]);
+        d[pass].push[0] = (uint32_t)count;
+        for (int k = 0; k < 3; k++) d[pass].push[1 + k] = float_bits(n->fparams[k]);
+        pg_dispatch_lanes(info, &d[pass], PG_WG, count);
+    }
+    d[0].n_passes = passes;
     return PG_OK;
 }
 

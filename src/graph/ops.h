@@ -94,7 +94,9 @@ pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]);
 int pg_conv_is_progan_shape(const pg_graph *g, pg_tensor t);
 
 /* ---- dispatch helpers */
-/* A 2-D grid for `count` workgroups that never exceeds maxComputeWorkGroupCount. */
+/* A grid of at least `count` workgroups, x wrapping into y and then z (see
+ * linear_group_id in shaders/common.glsl); every shader skips the extra
+ * workgroups of the last row. pg_plan_create fails if z exceeds the limit. */
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]);
 void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings);
 /* Local sizes are chosen here, in C, and nowhere else: every shader reads its

@@ -38,14 +38,61 @@ struct pg_plan {
     VkQueryPool queries;
     int profile_each; /* PROGAN_PROFILE=1: a timestamp (and barrier) around every dispatch */
     int submitted;
+    int guard;               /* PROGAN_GUARD=1: a sentinel zone after every arena block */
+    pg_vk_buffer guard_copy; /* every guard zone, copied back after each run */
+    uint64_t *guard_copy_at; /* per block (2 per node: output, scratch): offset there */
 };
 
 static uint64_t align_up(uint64_t v) {
     return (v + PG_VK_ALIGN - 1) / PG_VK_ALIGN * PG_VK_ALIGN;
 }
 
+/* ---- PROGAN_GUARD=1: every block of the arena (a node's output or scratch) is
+ * followed by a guard zone as large as the block (at least 256 bytes, at most
+ * 4 MiB, within maxStorageBufferRange), bound as part of the block's
+ * descriptor range, filled with a sentinel at the start of every run and
+ * compared after it: a kernel writing past its tensor (a wrapped grid's extra
+ * workgroups, a wrong tail) is named instead of silently corrupting a
+ * neighbour. Blocks are never reused, so a guard only changes by overflow. */
+#define GUARD_SENTINEL 0x7fa5a5a5u /* a signalling NaN no kernel produces */
+
+static uint64_t guard_bytes(const pg_plan *p, uint64_t bytes) {
+    if (!p->guard) return 0;
+    uint64_t g = PG_MIN(PG_MAX(align_up(bytes), PG_VK_ALIGN), (uint64_t)4 << 20);
+    uint64_t range = p->ctx->info.max_storage_buffer_range;
+    if (bytes + g > range) g = range > bytes ? (range - bytes) / 4 * 4 : 0;
+    return g;
+}
+
+/* The block of node i (scratch: its scratch) as [data bytes, guard bytes]; 0 if none. */
+static uint64_t block_bytes(const pg_plan *p, int i, int scratch, uint64_t *at) {
+    const pg_node *n = &p->nodes[i];
+    if (scratch) {
+        *at = p->scratch_offset[i];
+        return p->level[i] >= 0 ? p->scratch_bytes[i] : 0;
+    }
+    *at = p->offset[i];
+    if (p->level[i] < 0 || p->root[i] != i || n->op == PG_OP_EXTERNAL || n->side_effect) return 0;
+    return 4ull * (uint64_t)n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3];
+}
+
 static uint64_t node_bytes(const pg_node *n) {
     return 4ull * (uint64_t)n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3];
+}
+
+/* A grid the device cannot launch is an error here, with the node, never a
+ * silently truncated dispatch (pg_dispatch_grid wraps x into y and z). */
+static pg_status grid_check(const pg_vk_info *info, const pg_node *n, const pg_dispatch *d) {
+    for (int i = 0; i < 3; i++)
+        if (d->groups[i] > info->max_workgroup_count[i])
+            return PG_FAIL(PG_ERR_UNSUPPORTED,
+                           "%s %s: a grid of %u x %u x %u workgroups exceeds %s's "
+                           "maxComputeWorkGroupCount (%u, %u, %u%s%s): use a smaller batch",
+                           n->name, pg_shape_str(n->shape), d->groups[0], d->groups[1],
+                           d->groups[2], info->name, info->max_workgroup_count[0],
+                           info->max_workgroup_count[1], info->max_workgroup_count[2],
+                           info->emulated[0] ? ", emulating " : "", info->emulated);
+    return PG_OK;
 }
 
 static int has_output(const pg_node *n) {
@@ -126,6 +173,32 @@ typedef struct {
     int last; /* level of the last reader; INT32_MAX = lives to the end */
 } arena_block;
 
+/* The largest arena block (with its guard). A tensor past maxStorageBufferRange
+ * is reported here, before any allocation limit, so the message names the
+ * binding limit on every device (whichever of the two limits is smaller). */
+static pg_status arena_largest(const pg_plan *p, const char *needed, uint64_t *largest) {
+    uint64_t max_range = p->ctx->info.max_storage_buffer_range;
+    *largest = PG_VK_ALIGN;
+    for (int i = 0; i < p->n_nodes; i++) {
+        const pg_node *n = &p->nodes[i];
+        if (!needed[i]) continue;
+        uint64_t bytes =
+            p->root[i] == i && n->op != PG_OP_EXTERNAL && has_output(n) ? node_bytes(n) : 0;
+        for (int scratch = 0; scratch < 2; scratch++, bytes = p->scratch_bytes[i]) {
+            if (bytes > max_range)
+                return PG_FAIL(PG_ERR_UNSUPPORTED,
+                               "tensor %s %s needs %.1f MiB%s, more than this device's "
+                               "maxStorageBufferRange (%.1f MiB%s%s): use a smaller batch",
+                               n->name, pg_shape_str(n->shape), bytes / 1048576.0,
+                               scratch ? " of scratch" : "", max_range / 1048576.0,
+                               p->ctx->info.emulated[0] ? ", emulating " : "",
+                               p->ctx->info.emulated);
+            *largest = PG_MAX(*largest, align_up(bytes + guard_bytes(p, bytes)));
+        }
+    }
+    return PG_OK;
+}
+
 /* First-fit placement of every root intermediate by liveness over levels. */
 static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use, int top) {
     /* every node's output and every two-pass node's scratch may be alive at once */
@@ -133,16 +206,14 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
     if (!live) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning memory");
     int n_live = 0;
     uint64_t end = 0;
-    uint64_t max_range = p->ctx->info.max_storage_buffer_range;
     /* The arena is cut into buffers of at most maxMemoryAllocationSize (smaller
      * with PROGAN_ARENA_CHUNK_MB, so tests exercise the cut), never smaller than
      * the largest tensor; placements never straddle a cut. */
-    uint64_t largest = PG_VK_ALIGN;
-    for (int i = 0; i < p->n_nodes; i++) {
-        if (!needed[i]) continue;
-        if (p->root[i] == i && p->nodes[i].op != PG_OP_EXTERNAL && has_output(&p->nodes[i]))
-            largest = PG_MAX(largest, align_up(node_bytes(&p->nodes[i])));
-        largest = PG_MAX(largest, align_up(p->scratch_bytes[i]));
+    uint64_t largest;
+    pg_status st = arena_largest(p, needed, &largest);
+    if (st != PG_OK) {
+        free(live);
+        return st;
     }
     uint64_t chunk =
         p->ctx->info.max_allocation_size ? p->ctx->info.max_allocation_size : (uint64_t)1 << 40;
@@ -172,15 +243,8 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
             if (scratch ? !p->scratch_bytes[i]
                         : (p->root[i] != i || n->op == PG_OP_EXTERNAL || !has_output(n)))
                 continue;
-            uint64_t size = align_up(scratch ? p->scratch_bytes[i] : node_bytes(n));
-            if ((scratch ? p->scratch_bytes[i] : node_bytes(n)) > max_range) {
-                free(live);
-                return PG_FAIL(PG_ERR_UNSUPPORTED,
-                               "tensor %s %s needs %.1f MiB, more than this device's "
-                               "maxStorageBufferRange (%.1f MiB): use a smaller batch",
-                               n->name, pg_shape_str(n->shape), node_bytes(n) / 1048576.0,
-                               max_range / 1048576.0);
-            }
+            uint64_t bytes = scratch ? p->scratch_bytes[i] : node_bytes(n);
+            uint64_t size = align_up(bytes + guard_bytes(p, bytes));
             uint64_t at = 0; /* live is sorted by offset and does not overlap */
             int pos = 0;
             for (;;) {
@@ -190,7 +254,8 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
                 at = live[pos].offset + live[pos].size;
             }
             memmove(&live[pos + 1], &live[pos], (size_t)(n_live - pos) * sizeof *live);
-            live[pos] = (arena_block){at, size, scratch ? level : last_use[i]};
+            int last = p->guard ? INT32_MAX : scratch ? level : last_use[i];
+            live[pos] = (arena_block){at, size, last};
             n_live++;
             if (scratch)
                 p->scratch_offset[i] = at;
@@ -217,6 +282,14 @@ static pg_vk_range node_range(const pg_plan *p, int t) {
     if (n->op == PG_OP_EXTERNAL)
         return (pg_vk_range){n->storage.buffer, n->storage.offset, node_bytes(&p->nodes[t])};
     return arena_range(p, p->offset[r], node_bytes(&p->nodes[t]));
+}
+
+/* What a kernel binds: the node's bytes and, under PROGAN_GUARD, its guard zone. */
+static pg_vk_range node_range_bound(const pg_plan *p, int t) {
+    pg_vk_range r = node_range(p, t);
+    if (p->nodes[p->root[t]].op != PG_OP_EXTERNAL)
+        r.size += guard_bytes(p, node_bytes(&p->nodes[p->root[t]]));
+    return r;
 }
 
 static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_outputs, int *top) {
@@ -274,6 +347,66 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
     return st;
 }
 
+/* Sizes the guard copy-back buffer and each block's place in it. */
+static pg_status guards_setup(pg_plan *p) {
+    p->guard_copy_at = calloc(2 * (size_t)p->n_nodes, sizeof *p->guard_copy_at);
+    if (!p->guard_copy_at) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    uint64_t total = 0, at;
+    for (int k = 0; k < 2 * p->n_nodes; k++) {
+        uint64_t bytes = block_bytes(p, k % p->n_nodes, k >= p->n_nodes, &at);
+        p->guard_copy_at[k] = total;
+        total += bytes ? guard_bytes(p, bytes) : 0;
+    }
+    return pg_vk_buffer_create(p->ctx, total, PG_VK_MEMORY_READBACK, &p->guard_copy);
+}
+
+/* Records the sentinel fill of every guard (fill) or their copy to the host (!fill). */
+static void guards_record(pg_plan *p, int fill) {
+    uint64_t at;
+    for (int k = 0; k < 2 * p->n_nodes; k++) {
+        uint64_t bytes = block_bytes(p, k % p->n_nodes, k >= p->n_nodes, &at);
+        uint64_t g = bytes ? guard_bytes(p, bytes) : 0;
+        if (!g) continue;
+        pg_vk_range r = arena_range(p, at + bytes, g);
+        VkBufferCopy c = {r.offset, p->guard_copy_at[k], g};
+        if (fill)
+            vkCmdFillBuffer(p->cmd, r.buffer->buffer, r.offset, g, GUARD_SENTINEL);
+        else
+            vkCmdCopyBuffer(p->cmd, r.buffer->buffer, p->guard_copy.buffer, 1, &c);
+    }
+    pg_vk_cmd_barrier(p->cmd);
+}
+
+/* After a run: the first guard that lost its sentinel names the node that wrote it. */
+static pg_status guards_check(pg_plan *p) {
+    VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
+                              .memory = p->guard_copy.memory,
+                              .size = VK_WHOLE_SIZE};
+    vkInvalidateMappedMemoryRanges(p->ctx->device, 1, &mr);
+    uint64_t at;
+    for (int k = 0; k < 2 * p->n_nodes; k++) {
+        int i = k % p->n_nodes, scratch = k >= p->n_nodes;
+        uint64_t bytes = block_bytes(p, i, scratch, &at);
+        uint64_t words = (bytes ? guard_bytes(p, bytes) : 0) / 4;
+        const uint32_t *w =
+            (const uint32_t *)((const char *)p->guard_copy.mapped + p->guard_copy_at[k]);
+        uint64_t bad = 0, first = words;
+        for (uint64_t j = 0; j < words; j++)
+            if (w[j] != GUARD_SENTINEL) bad++, first = PG_MIN(first, j);
+        if (bad)
+            return PG_FAIL(PG_ERR_INVALID,
+                           "PROGAN_GUARD: node %d '%s' (%s %s) wrote past the end of its %s "
+                           "(%llu bytes): %llu of the %llu guard words after it changed, the "
+                           "first at +%llu bytes (0x%08x)%s%s",
+                           i, p->nodes[i].name, pg_ops[p->nodes[i].op].name,
+                           pg_shape_str(p->nodes[i].shape), scratch ? "scratch" : "output",
+                           (unsigned long long)bytes, (unsigned long long)bad,
+                           (unsigned long long)words, (unsigned long long)(4 * first), w[first],
+                           p->ctx->info.emulated[0] ? ", emulating " : "", p->ctx->info.emulated);
+    }
+    return PG_OK;
+}
+
 /* Host-visible staging: inputs are written there, outputs read back from there. */
 static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outputs) {
     uint64_t up = 0, down = 0;
@@ -302,6 +435,7 @@ static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outp
     PG_TRY(pg_vk_buffer_create(p->ctx, up, PG_VK_MEMORY_UPLOAD, &p->upload));
     PG_TRY(pg_vk_buffer_create(p->ctx, down, PG_VK_MEMORY_READBACK, &p->readback));
     memset(p->upload.mapped, 0, p->upload.size);
+    if (p->guard) PG_TRY(guards_setup(p));
     return PG_OK;
 }
 
@@ -315,9 +449,11 @@ static pg_status descriptors_write(pg_plan *p, int node, const pg_dispatch *d,
     VkDescriptorBufferInfo bi[PG_VK_MAX_BINDINGS];
     VkWriteDescriptorSet w[PG_VK_MAX_BINDINGS];
     for (int b = 0; b < d->n_bindings; b++) {
-        pg_vk_range r = d->bindings[b] == PG_BIND_SCRATCH
-                            ? arena_range(p, p->scratch_offset[node], p->scratch_bytes[node])
-                            : node_range(p, d->bindings[b]);
+        pg_vk_range r =
+            d->bindings[b] == PG_BIND_SCRATCH
+                ? arena_range(p, p->scratch_offset[node],
+                              p->scratch_bytes[node] + guard_bytes(p, p->scratch_bytes[node]))
+                : node_range_bound(p, d->bindings[b]);
         if (r.offset % p->ctx->info.min_storage_alignment)
             return PG_FAIL(PG_ERR_INVALID,
                            "tensor %s sits at offset %llu, not a multiple of "
@@ -380,6 +516,7 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
         vkCmdWriteTimestamp(p->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, p->queries, 0);
     }
     pg_vk_cmd_barrier(p->cmd); /* the previous replay may still be read by these copies */
+    if (p->guard) guards_record(p, 1);
     copies_record(p, outputs, n_outputs, 1);
     int level = 0;
     for (int k = 0; k < p->n_dispatch; k++) {
@@ -396,6 +533,7 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
                                 (uint32_t)(2 + 2 * k));
         for (int pass = 0; pass < d[0].n_passes; pass++) {
             if (pass) pg_vk_cmd_barrier(p->cmd);
+            PG_TRY(grid_check(&ctx->info, &p->nodes[pd->node], &d[pass]));
             pg_vk_pipeline *pipe;
             PG_TRY(pg_vk_pipeline_get(ctx, &d[pass].key, &pipe));
             VkDescriptorSet set;
@@ -412,6 +550,7 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
                                 (uint32_t)(3 + 2 * k));
     }
     pg_vk_cmd_barrier(p->cmd);
+    if (p->guard) guards_record(p, 0);
     copies_record(p, outputs, n_outputs, 0);
     VkMemoryBarrier host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                             .srcAccessMask =
@@ -449,6 +588,8 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
     p->scratch_bytes = calloc(n, sizeof *p->scratch_bytes);
     const char *profile = getenv("PROGAN_PROFILE");
     p->profile_each = profile && *profile && strcmp(profile, "0") && ctx->info.has_timestamps;
+    const char *guard = getenv("PROGAN_GUARD");
+    p->guard = guard && *guard && strcmp(guard, "0");
     pg_status st = PG_OK;
     if (!p->nodes || !p->level || !p->root || !p->offset || !p->upload_offset ||
         !p->readback_offset || !p->scratch_offset || !p->scratch_bytes)
@@ -516,6 +657,8 @@ void pg_plan_destroy(pg_plan *p) {
     free(p->arenas);
     pg_vk_buffer_destroy(ctx, &p->upload);
     pg_vk_buffer_destroy(ctx, &p->readback);
+    if (p->guard_copy.buffer) pg_vk_buffer_destroy(ctx, &p->guard_copy);
+    free(p->guard_copy_at);
     free(p->nodes);
     free(p->level);
     free(p->root);
@@ -574,6 +717,7 @@ pg_status pg_plan_wait(pg_plan *p) {
                               .memory = p->readback.memory,
                               .size = VK_WHOLE_SIZE};
     vkInvalidateMappedMemoryRanges(p->ctx->device, 1, &mr);
+    if (p->guard) PG_TRY(guards_check(p));
     return PG_OK;
 }
 
@@ -597,10 +741,8 @@ int pg_plan_dispatch_count(const pg_plan *p) {
 double pg_plan_gpu_seconds(pg_plan *p) {
     if (!p->queries) return 0;
     uint64_t t[2];
-    if (vkGetQueryPoolResults(p->ctx->device, p->queries, 0, 2, sizeof t, t, sizeof t[0],
-                              VK_QUERY_RESULT_64_BIT) != VK_SUCCESS)
-        return 0;
-    return (double)(t[1] - t[0]) * p->ctx->info.timestamp_period_ns * 1e-9;
+    if (pg_vk_timestamps_read(p->ctx, p->queries, 0, 2, t) != PG_OK) return 0;
+    return pg_vk_timestamp_ns(&p->ctx->info, t[0], t[1]) * 1e-9;
 }
 
 int pg_plan_op_times(pg_plan *p, double ms[PG_OP_COUNT], int calls[PG_OP_COUNT]) {
@@ -610,14 +752,13 @@ int pg_plan_op_times(pg_plan *p, double ms[PG_OP_COUNT], int calls[PG_OP_COUNT])
     uint32_t n = (uint32_t)(2 * p->n_dispatch + 2);
     uint64_t *t = malloc(n * sizeof *t);
     if (!t) return 0;
-    if (vkGetQueryPoolResults(p->ctx->device, p->queries, 0, n, n * sizeof *t, t, sizeof *t,
-                              VK_QUERY_RESULT_64_BIT) != VK_SUCCESS) {
+    if (pg_vk_timestamps_read(p->ctx, p->queries, 0, n, t) != PG_OK) {
         free(t);
         return 0;
     }
     for (int k = 0; k < p->n_dispatch; k++) {
         int op = p->nodes[p->dispatches[k].node].op;
-        ms[op] += (double)(t[3 + 2 * k] - t[2 + 2 * k]) * p->ctx->info.timestamp_period_ns * 1e-6;
+        ms[op] += pg_vk_timestamp_ns(&p->ctx->info, t[2 + 2 * k], t[3 + 2 * k]) * 1e-6;
         calls[op]++;
     }
     free(t);

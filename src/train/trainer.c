@@ -190,7 +190,7 @@ pg_status pg_run_d_step(pg_run *r, pg_step *twin) {
     PG_TRY(reals_prefetch(r)); /* while the device works */
     PG_TRY(pg_plan_wait(st->plan));
     double grad_sq = output(st, st->grad_sq);
-    if (isfinite(grad_sq))
+    if (!pg_update_skipped((float)grad_sq))
         r->p.adam_t_d++;
     else
         r->p.skipped_d++;
@@ -224,7 +224,7 @@ pg_status pg_run_g_step(pg_run *r, pg_step *twin) {
     PG_TRY(pg_step_feed_run(r, st, 0, lr));
     PG_TRY(pg_plan_run(st->plan));
     double grad_sq = output(st, st->grad_sq);
-    if (isfinite(grad_sq))
+    if (!pg_update_skipped((float)grad_sq))
         r->p.adam_t_g++;
     else
         r->p.skipped_g++;

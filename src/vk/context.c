@@ -19,16 +19,17 @@ const char *pg_vk_result_name(VkResult r) {
         return #x;
         N(VK_SUCCESS)
         N(VK_NOT_READY)
-        N(VK_TIMEOUT) N(VK_INCOMPLETE) N(VK_ERROR_OUT_OF_HOST_MEMORY)
-            N(VK_ERROR_OUT_OF_DEVICE_MEMORY) N(VK_ERROR_INITIALIZATION_FAILED)
-                N(VK_ERROR_DEVICE_LOST) N(VK_ERROR_MEMORY_MAP_FAILED) N(VK_ERROR_LAYER_NOT_PRESENT)
-                    N(VK_ERROR_EXTENSION_NOT_PRESENT) N(VK_ERROR_FEATURE_NOT_PRESENT)
-                        N(VK_ERROR_INCOMPATIBLE_DRIVER) N(VK_ERROR_TOO_MANY_OBJECTS)
-                            N(VK_ERROR_FORMAT_NOT_SUPPORTED) N(VK_ERROR_FRAGMENTED_POOL)
-                                N(VK_ERROR_OUT_OF_POOL_MEMORY) N(VK_ERROR_INVALID_SHADER_NV)
-                                    N(VK_ERROR_UNKNOWN)
+        N(VK_TIMEOUT)
+        N(VK_INCOMPLETE)
+        N(VK_ERROR_OUT_OF_HOST_MEMORY) N(VK_ERROR_OUT_OF_DEVICE_MEMORY)
+            N(VK_ERROR_INITIALIZATION_FAILED) N(VK_ERROR_DEVICE_LOST) N(VK_ERROR_MEMORY_MAP_FAILED)
+                N(VK_ERROR_LAYER_NOT_PRESENT) N(VK_ERROR_EXTENSION_NOT_PRESENT)
+                    N(VK_ERROR_FEATURE_NOT_PRESENT) N(VK_ERROR_INCOMPATIBLE_DRIVER)
+                        N(VK_ERROR_TOO_MANY_OBJECTS) N(VK_ERROR_FORMAT_NOT_SUPPORTED)
+                            N(VK_ERROR_FRAGMENTED_POOL) N(VK_ERROR_OUT_OF_POOL_MEMORY)
+                                N(VK_ERROR_INVALID_SHADER_NV) N(VK_ERROR_UNKNOWN)
 #undef N
-                                        default : return "VkResult(unknown)";
+                                    default : return "VkResult(unknown)";
     }
 }
 
@@ -147,7 +148,8 @@ static pg_status instance_create(int validation, VkInstance *out, int *has_debug
     return PG_OK;
 }
 
-static int compute_queue_family(VkPhysicalDevice pd) {
+/* The queue family progan uses (-1 if none), and its timestampValidBits (0: none). */
+static int compute_queue_family(VkPhysicalDevice pd, uint32_t *timestamp_bits) {
     uint32_t n = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &n, NULL);
     VkQueueFamilyProperties q[32];
@@ -160,7 +162,7 @@ static int compute_queue_family(VkPhysicalDevice pd) {
         if (best < 0 || (q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT)) best = (int)i;
         if (q[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) break;
     }
-    if (best >= 0 && q[best].timestampValidBits == 0) return best | 0x10000; /* no timestamps */
+    if (timestamp_bits) *timestamp_bits = best >= 0 ? q[best].timestampValidBits : 0;
     return best;
 }
 
@@ -232,6 +234,7 @@ static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
     info->max_workgroup_invocations = l->maxComputeWorkGroupInvocations;
     info->max_shared_memory = l->maxComputeSharedMemorySize;
     info->max_push_constants = l->maxPushConstantsSize;
+    info->max_storage_buffers = l->maxPerStageDescriptorStorageBuffers;
     info->max_storage_buffer_range = l->maxStorageBufferRange;
     info->max_allocation_size = m3.maxMemoryAllocationSize;
     info->min_storage_alignment = l->minStorageBufferOffsetAlignment;
@@ -244,6 +247,7 @@ static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
                             (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
     info->timestamp_period_ns = l->timestampPeriod;
     info->has_timestamps = l->timestampComputeAndGraphics && l->timestampPeriod > 0;
+    compute_queue_family(pd, &info->timestamp_valid_bits);
 
     VkPhysicalDeviceShaderFloat16Int8Features f16 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES};
@@ -289,7 +293,7 @@ static pg_status devices_enumerate(VkInstance instance, VkPhysicalDevice *out, u
     for (uint32_t i = 0; i < n; i++) {
         VkPhysicalDeviceProperties p;
         vkGetPhysicalDeviceProperties(all[i], &p);
-        if (p.apiVersion < VK_API_VERSION_1_1 || compute_queue_family(all[i]) < 0) continue;
+        if (p.apiVersion < VK_API_VERSION_1_1 || compute_queue_family(all[i], NULL) < 0) continue;
         out[kept++] = all[i];
     }
     *count = kept;
@@ -308,7 +312,10 @@ pg_status pg_vk_list_devices(pg_vk_device_list *out) {
     VkPhysicalDevice pds[16];
     uint32_t n = 0;
     pg_status st = devices_enumerate(instance, pds, &n);
-    for (uint32_t i = 0; st == PG_OK && i < n; i++) info_query(pds[i], &out->devices[i]);
+    for (uint32_t i = 0; st == PG_OK && i < n; i++) {
+        info_query(pds[i], &out->devices[i]);
+        st = pg_vk_emulation_apply(&out->devices[i]);
+    }
     out->count = (int)n;
     vkDestroyInstance(instance, NULL);
     return st;
@@ -365,11 +372,11 @@ static pg_status device_choose(VkPhysicalDevice *pds, uint32_t n, int requested,
 }
 
 static pg_status logical_device_create(pg_vk_context *ctx) {
-    int family = compute_queue_family(ctx->physical);
-    if (family & 0x10000) {
-        ctx->info.has_timestamps = 0;
-        family &= 0xffff;
-    }
+    uint32_t bits;
+    int family = compute_queue_family(ctx->physical, &bits);
+    if (bits == 0) ctx->info.has_timestamps = 0;
+    /* an emulated vendor's smaller count was set by pg_vk_emulation_apply */
+    ctx->info.timestamp_valid_bits = PG_MIN(ctx->info.timestamp_valid_bits, bits);
     ctx->queue_family = (uint32_t)family;
     float priority = 1.0f;
     VkDeviceQueueCreateInfo q = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -409,7 +416,8 @@ static pg_status layouts_create(pg_vk_context *ctx) {
                                               .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
     VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
                                 .size = PG_VK_PUSH_BYTES};
-    for (uint32_t n = 0; n <= PG_VK_MAX_BINDINGS; n++) {
+    /* layouts past maxPerStageDescriptorStorageBuffers would be invalid: leave them out */
+    for (uint32_t n = 0; n <= PG_VK_MAX_BINDINGS && n <= ctx->info.max_storage_buffers; n++) {
         VkDescriptorSetLayoutCreateInfo sl = {
             .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
             .bindingCount = n,
@@ -451,6 +459,12 @@ static pg_status context_init(pg_vk_context *ctx, int device_index) {
     PG_TRY(device_choose(pds, n, device_index, &ctx->device_index));
     ctx->physical = pds[ctx->device_index];
     info_query(ctx->physical, &ctx->info);
+    PG_TRY(pg_vk_emulation_apply(&ctx->info));
+    if (ctx->info.max_push_constants < PG_VK_PUSH_BYTES)
+        return PG_FAIL(PG_ERR_UNSUPPORTED,
+                       "device %s allows %u bytes of push constants; progan's kernels need %d "
+                       "(the Vulkan minimum): choose another device",
+                       ctx->info.name, ctx->info.max_push_constants, PG_VK_PUSH_BYTES);
     vkGetPhysicalDeviceMemoryProperties(ctx->physical, &ctx->memory_properties);
     PG_TRY(logical_device_create(ctx));
     PG_TRY(layouts_create(ctx));

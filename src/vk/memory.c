@@ -61,6 +61,18 @@ pg_status pg_vk_buffer_create(pg_vk_context *ctx, uint64_t size, pg_vk_memory_ki
         return PG_FAIL(PG_ERR_UNSUPPORTED, "device %s has no suitable memory type (kind %d)",
                        ctx->info.name, (int)kind);
     }
+    uint32_t heap = ctx->memory_properties.memoryTypes[type].heapIndex;
+    if (ctx->bytes_allocated + req.size > ctx->info.heap_size[heap]) {
+        vkDestroyBuffer(ctx->device, out->buffer, NULL);
+        out->buffer = VK_NULL_HANDLE;
+        return PG_FAIL(PG_ERR_OUT_OF_MEMORY,
+                       "cannot allocate %.1f MiB on %s: %.1f MiB already allocated by progan "
+                       "and the heap holds %.1f MiB%s%s: use a smaller batch, resolution or "
+                       "fmap_max (or --micro-batch)",
+                       req.size / 1048576.0, ctx->info.name, ctx->bytes_allocated / 1048576.0,
+                       ctx->info.heap_size[heap] / 1048576.0,
+                       ctx->info.emulated[0] ? ", emulating " : "", ctx->info.emulated);
+    }
     VkMemoryAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
                                .allocationSize = req.size,
                                .memoryTypeIndex = (uint32_t)type};

@@ -117,14 +117,20 @@ static pg_status local_size_check(const pg_vk_info *info, const pg_vk_pipeline_k
                        "shader %s: no local size in specialization constant 0 (PG_SPEC_WG); "
                        "set it with pg_dispatch_lanes or spec[PG_SPEC_WG]",
                        shader);
+    if (key->binding_count > info->max_storage_buffers)
+        return PG_FAIL(PG_ERR_UNSUPPORTED,
+                       "shader %s binds %u storage buffers; %s allows %u per stage "
+                       "(maxPerStageDescriptorStorageBuffers%s%s)",
+                       shader, key->binding_count, info->name, info->max_storage_buffers,
+                       info->emulated[0] ? ", emulating " : "", info->emulated);
     uint32_t wg = key->spec[0];
     if (wg > info->max_workgroup_size[0] || wg > info->max_workgroup_invocations)
         return PG_FAIL(PG_ERR_UNSUPPORTED,
                        "shader %s: local size %u exceeds the device's limits "
-                       "(maxComputeWorkGroupSize[0] %u, maxComputeWorkGroupInvocations %u on %s); "
-                       "choose a smaller workgroup for this device",
+                       "(maxComputeWorkGroupSize[0] %u, maxComputeWorkGroupInvocations %u on "
+                       "%s%s%s): choose a smaller workgroup for this device",
                        shader, wg, info->max_workgroup_size[0], info->max_workgroup_invocations,
-                       info->name);
+                       info->name, info->emulated[0] ? ", emulating " : "", info->emulated);
     return PG_OK;
 }
 

@@ -15,7 +15,9 @@
 #define PG_VK_PUSH_BYTES   128
 #define PG_VK_ALIGN        256 /* every sub-allocation starts at a multiple of this */
 
-/* Everything we need to know about a device, read once (ncnn's GpuInfo). */
+/* Everything we need to know about a device, read once (ncnn's GpuInfo).
+ * Every reader of a limit reads it here, after pg_vk_emulation_apply, so an
+ * emulated vendor's limits change every decision that depends on them. */
 typedef struct {
     char name[VK_MAX_PHYSICAL_DEVICE_NAME_SIZE];
     VkPhysicalDeviceType type;
@@ -25,6 +27,7 @@ typedef struct {
     uint8_t uuid[VK_UUID_SIZE];
     uint32_t max_workgroup_size[3], max_workgroup_invocations, max_workgroup_count[3];
     uint32_t max_shared_memory, max_push_constants;
+    uint32_t max_storage_buffers; /* maxPerStageDescriptorStorageBuffers */
     uint64_t max_storage_buffer_range, max_allocation_size, min_storage_alignment;
     uint32_t subgroup_size, subgroup_min, subgroup_max;
     int subgroup_arithmetic; /* subgroupAdd etc. in compute shaders */
@@ -33,11 +36,19 @@ typedef struct {
     uint32_t compute_units; /* SMs / CUs from VK_NV_shader_sm_builtins or
                                VK_AMD_shader_core_properties; 0 when unknown */
     float timestamp_period_ns;
+    uint32_t timestamp_valid_bits; /* of the queue progan uses: 36..64, the rest undefined */
     uint32_t heap_count;
     uint64_t heap_size[VK_MAX_MEMORY_HEAPS];
     int heap_device_local[VK_MAX_MEMORY_HEAPS];
     int unified_memory; /* a DEVICE_LOCAL | HOST_VISIBLE type covers the main heap */
+    char emulated[32];  /* PROGAN_EMULATE's vendor (and PROGAN_EMULATE_GROUPS), or "" */
 } pg_vk_info;
+
+/* Applies $PROGAN_EMULATE (amd|intel|apple|nvidia|min: that vendor's limits
+ * wherever tighter than the device's) and $PROGAN_EMULATE_GROUPS=N (at most N
+ * workgroups per grid dimension, to wrap grids at test sizes). src/vk/emulate.c
+ * has the table and its sources. */
+pg_status pg_vk_emulation_apply(pg_vk_info *info);
 
 typedef struct pg_vk_pipeline pg_vk_pipeline;
 
@@ -144,6 +155,14 @@ pg_status pg_vk_oneshot_submit(pg_vk_context *ctx, VkCommandBuffer cmd);
 /* Copies host bytes into a device range through a temporary staging buffer. */
 pg_status pg_vk_upload(pg_vk_context *ctx, pg_vk_range dst, const void *src);
 pg_status pg_vk_download(pg_vk_context *ctx, pg_vk_range src, void *dst);
+/* Reads `count` timestamps of a query pool, keeping only the device's valid
+ * bits (timestampValidBits: the upper bits are undefined, so an emulated
+ * vendor with fewer valid bits gets them filled with noise here). */
+pg_status pg_vk_timestamps_read(pg_vk_context *ctx, VkQueryPool pool, uint32_t first,
+                                uint32_t count, uint64_t *out);
+/* Nanoseconds from timestamp t0 to t1, modulo 2^timestampValidBits (wraps too). */
+double pg_vk_timestamp_ns(const pg_vk_info *info, uint64_t t0, uint64_t t1);
+
 /* A full memory barrier between compute/transfer work, used between graph levels. */
 void pg_vk_cmd_barrier(VkCommandBuffer cmd);
 

@@ -394,14 +394,13 @@ static void ref_optimizer(const pg_graph *g, const pg_node *n, double *out, doub
             in[0][i] = in[1][i] + (in[0][i] - in[1][i]) * n->fparams[0];
         return;
     }
-    (void)g;
     if (n->op == PG_OP_CLIP) {
         for (size_t i = 0; i < count; i++)
             in[0][i] = fmin(fmax(in[0][i], -n->fparams[0]), n->fparams[0]);
         return;
     }
     if (n->op == PG_OP_RMSPROP) {
-        if (n->n_inputs == 5 && !isfinite(in[4][0])) return;
+        if (numel(shape_of(g, n, 3)) == 2 && !isfinite(in[3][1])) return; /* [lr, skip] */
         double alpha = n->fparams[0], eps2 = n->fparams[2], rate = in[3][0];
         for (size_t i = 0; i < count; i++) {
             in[2][i] = alpha * in[2][i] + (1 - alpha) * in[1][i] * in[1][i];
@@ -409,7 +408,7 @@ static void ref_optimizer(const pg_graph *g, const pg_node *n, double *out, doub
         }
         return;
     }
-    if (n->n_inputs == 6 && !isfinite(in[5][0])) return;
+    if (numel(shape_of(g, n, 4)) == 2 && !isfinite(in[4][1])) return; /* [lr_t, skip] */
     double b1 = n->fparams[0], b2 = n->fparams[1], eps = n->fparams[2], lr = in[4][0];
     for (size_t i = 0; i < count; i++) {
         double grad = in[1][i];
