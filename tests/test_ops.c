@@ -380,6 +380,13 @@ int main(void) {
     /* past the CPU tile (16 rows x 64 lanes, 32 columns): row and column tails */
     case_conv2d_ex(2, 23, 24, 5, 37, 1, 7, 1, 0, 3, 0, 119);
     case_conv2d_forced_general();
+    /* the general kernel's GPU tile (4x8) and an odd one, on lavapipe */
+    setenv("PROGAN_CONV_GENERAL_TILE", "4x8", 1);
+    case_conv2d_ex(2, 9, 8, 3, 13, 3, 3, 2, 1, 1, 1, 140);
+    case_conv2d_ex(2, 23, 24, 5, 37, 1, 7, 1, 0, 3, 0, 141);
+    setenv("PROGAN_CONV_GENERAL_TILE", "3x5", 1);
+    case_conv2d_ex(1, 7, 9, 6, 11, 5, 5, 1, 2, 2, 1, 142);
+    unsetenv("PROGAN_CONV_GENERAL_TILE");
     case_conv2d_grads(3, 110);
     case_conv2d_grads(1, 112);
     for (int ta = 0; ta < 2; ta++)

@@ -253,6 +253,22 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
  * Inception at 299x299 took 14.6 s per image with 1x8, 4.8 s with 8x16, 3.1 s
  * with 16x32, 5.7 s with 8x64 and 6.1 s with 32x16 (bench_inception --batch 1);
  * GPUs get a register-sized tile (not tuned: no GPU was available). */
+/* $PROGAN_CONV_GENERAL_TILE=TMxTN picks the general kernel's tile (the GPU
+ * one, 4x8, is then testable on lavapipe). */
+static pg_status general_tile_override(uint32_t *tm, uint32_t *tn) {
+    const char *v = getenv("PROGAN_CONV_GENERAL_TILE");
+    if (!v || !*v) return PG_OK;
+    unsigned a, b;
+    char tail;
+    if (sscanf(v, "%ux%u%c", &a, &b, &tail) != 2 || a < 1 || a > 32 || b < 1 || b > 64)
+        return PG_FAIL(PG_ERR_INVALID,
+                       "PROGAN_CONV_GENERAL_TILE=%s: expected TMxTN with TM in 1..32, TN in 1..64 "
+                       "(e.g. 4x8)",
+                       v);
+    *tm = a, *tn = b;
+    return PG_OK;
+}
+
 static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                     uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
@@ -274,6 +290,7 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
                        n->name, kh, kw, mode ? co : ci, 4 * PG_MAX_LOOP_TRIPS);
     int cpu = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     uint32_t wg = 64, tm = cpu ? 16 : 4, tn = cpu ? 32 : 8;
+    PG_TRY(general_tile_override(&tm, &tn));
     while (tn > 4 && tn / 2 >= cols) tn /= 2;
     uint64_t lanes = (rows + tm - 1) / tm;
     while (wg > 8 && wg / 2 >= lanes) wg /= 2;
