@@ -16,7 +16,9 @@
 #include "model/inception.h"
 #include "testutil.h"
 
-#define SIZE        75
+/* The network's input size: 75, or $PROGAN_TEST_INCEPTION_SIZE (up to 299, for
+ * a manual check at pytorch-fid's size; the float64 reference then takes ~1 min). */
+static int net_size = 75;
 #define MAX_TENSORS 600
 
 /* ---- the weight store: named float tensors, created on first use */
@@ -240,10 +242,10 @@ static act fid_e(store *s, act x, const char *b, int max_pool) {
 
 /* F.interpolate(bilinear, align_corners=False) of uint8/255, then 2x - 1. */
 static act input_of(const uint8_t *img, int res) {
-    act y = act_new(SIZE, SIZE, 3);
-    double scale = (double)res / SIZE;
-    for (int oy = 0; oy < SIZE; oy++)
-        for (int ox = 0; ox < SIZE; ox++) {
+    act y = act_new(net_size, net_size, 3);
+    double scale = (double)res / net_size;
+    for (int oy = 0; oy < net_size; oy++)
+        for (int ox = 0; ox < net_size; ox++) {
             double sy = fmax(scale * (oy + 0.5) - 0.5, 0), sx = fmax(scale * (ox + 0.5) - 0.5, 0);
             int y0 = (int)sy, x0 = (int)sx, y1 = y0 + (y0 < res - 1), x1 = x0 + (x0 < res - 1);
             double ly = sy - y0, lx = sx - x0;
@@ -375,7 +377,7 @@ static void whole_network(store *s, const char *path) {
     float f[N * 2048], l[N * 1008];
     for (size_t i = 0; i < sizeof img; i++) img[i] = (uint8_t)((i * 2654435761u) >> 13);
     pg_inception_runner *run = NULL;
-    pg_status st = pg_inception_runner_create(test_context(), net, N, R, 3, SIZE, &run);
+    pg_status st = pg_inception_runner_create(test_context(), net, N, R, 3, net_size, &run);
     if (st == PG_OK) st = pg_inception_runner_run(run, img, N, f, l);
     if (test_check(st == PG_OK, "inception on the device", "%s", pg_error_message())) {
         for (int n = 0; n < N; n++) {
@@ -408,6 +410,8 @@ int main(int argc, char **argv) {
         store_create(&s);
         return write_store(&s, argv[2], NULL, NULL, NULL) ? 0 : 1;
     }
+    const char *size = getenv("PROGAN_TEST_INCEPTION_SIZE");
+    if (size) net_size = atoi(size) < 75 ? 75 : atoi(size) > 299 ? 299 : atoi(size);
     if (!test_context()) return test_finish("test_inception") | 1;
     char dir[] = "/tmp/progan-inception-XXXXXX", path[512];
     if (!test_check(mkdtemp(dir) != NULL, "temp dir", "mkdtemp failed")) return test_finish("x");
