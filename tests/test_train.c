@@ -264,6 +264,17 @@ static void test_dump(void) {
                div ? div : "none");
     pg_safetensors_reader_destroy(r);
     test_dump_recompute(path, &o.model);
+    /* a 16x16 fade step on 2 channels (tiny: fmap_base 16, fmap_max 4), where pixel
+     * norm over two channels amplifies every upstream rounding the most */
+    pg_train_options o16 = tiny("dump16");
+    o16.stop_after = 30;
+    o16.n_dump = 1;
+    o16.dump_steps[0] = 29;
+    if (!test_check(pg_train_run(&o16) == PG_OK, "dump", "%s", pg_error_message())) return;
+    run_dir("dump16", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/step-29.safetensors", dir);
+    o16.model.channels = 1;
+    test_dump_recompute(path, &o16.model);
 }
 
 /* A dumped tensor as float64 in device layout (parameters) or as stored. */
@@ -320,6 +331,22 @@ static double grads_error(pg_safetensors_reader *r, const pg_param_set *set, con
             scale = fmax(scale, fabs(ref));
         }
         free(dumped);
+    }
+    return scale > 0 ? diff / scale : diff;
+}
+
+/* Normwise error of the gradients in `got` against `want` (as grads_error). */
+static double values_error(const pg_param_set *set, const pg_tensor *grads, const ref_values *got,
+                           const ref_values *want) {
+    double diff = 0, scale = 0;
+    for (int i = 0; i < set->count; i++) {
+        if (grads[i] < 0) continue;
+        const pg_param *p = &set->params[i];
+        size_t n = (size_t)p->shape[0] * p->shape[1] * p->shape[2] * p->shape[3];
+        for (size_t k = 0; k < n; k++) {
+            diff = fmax(diff, fabs(got->values[grads[i]][k] - want->values[grads[i]][k]));
+            scale = fmax(scale, fabs(want->values[grads[i]][k]));
+        }
     }
     return scale > 0 ? diff / scale : diff;
 }
@@ -400,6 +427,20 @@ static void test_dump_recompute(const char *path, const pg_model_config *c) {
             double ge = grads_error(r, trained->set, grads, &v);
             test_check(ge < 1e-3, "dump recompute", "%s gradients: relative error %.3g",
                        step ? "G" : "D", ge);
+            /* precision: the device within a small factor of a straightforward
+             * float32 evaluation of the same graph (each op rounded to float32) */
+            ref_values v32;
+            if (ref_eval_float32(g, leaves, &v32) == 0) {
+                double e32 = values_error(trained->set, grads, &v32, &v);
+                test_check(ge <= 8 * e32 + 1e-7, "dump precision",
+                           "%s gradients at %dx%d alpha %g: device error %.3g, a float32 "
+                           "evaluation's %.3g: some op loses more than rounding",
+                           step ? "G" : "D", res, res, alpha, ge, e32);
+                printf("dump precision: %s gradients at %dx%d alpha %g: device %.3g, float32 "
+                       "evaluation %.3g\n",
+                       step ? "G" : "D", res, res, alpha, ge, e32);
+                ref_values_free(&v32);
+            }
             free(dumped);
             ref_values_free(&v);
         }

@@ -464,7 +464,9 @@ const ref_op_fn ref_ops[PG_OP_COUNT] = {
 };
 _Static_assert(sizeof ref_ops / sizeof ref_ops[0] == PG_OP_COUNT, "every op needs a reference");
 
-int ref_eval(const pg_graph *g, double **leaf_values, ref_values *out) {
+/* round: store every node's values as float32 (the straightforward float32
+ * evaluation: each op exact, then rounded, as a framework's float32 tensors). */
+static int eval_graph(const pg_graph *g, double **leaf_values, ref_values *out, int round) {
     out->count = g->count;
     out->values = calloc((size_t)g->count, sizeof *out->values);
     out->owned = calloc((size_t)g->count, 1);
@@ -485,8 +487,19 @@ int ref_eval(const pg_graph *g, double **leaf_values, ref_values *out) {
             out->owned[i] = 1;
         }
         ref_ops[n->op](g, n, out->values[i], in);
+        if (round && !n->side_effect)
+            for (size_t k = 0; k < numel(n->shape); k++)
+                out->values[i][k] = (float)out->values[i][k];
     }
     return 0;
+}
+
+int ref_eval(const pg_graph *g, double **leaf_values, ref_values *out) {
+    return eval_graph(g, leaf_values, out, 0);
+}
+
+int ref_eval_float32(const pg_graph *g, double **leaf_values, ref_values *out) {
+    return eval_graph(g, leaf_values, out, 1);
 }
 
 void ref_values_free(ref_values *v) {

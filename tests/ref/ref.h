@@ -18,6 +18,9 @@ typedef struct {
 /* Evaluates every node of g. Returns 0, or -1 with a message on stderr. */
 int ref_eval(const pg_graph *g, double **leaf_values, ref_values *out);
 void ref_values_free(ref_values *v);
+/* The same with every node's values rounded to float32 as soon as computed: a
+ * straightforward float32 evaluation, the yardstick for the device's rounding. */
+int ref_eval_float32(const pg_graph *g, double **leaf_values, ref_values *out);
 
 /* One op on float64 arrays: out has the node's shape; in[k] its inputs' data. */
 typedef void (*ref_op_fn)(const pg_graph *g, const pg_node *n, double *out, double **in);
