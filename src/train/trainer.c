@@ -81,7 +81,10 @@ static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
     r->phase_res = s->resolution, r->phase_batch = s->batch, r->phase_fading = s->fading;
     const pg_model_config *c = &r->o.model;
     int micro = r->o.micro_batch;
-    if (micro == 0) PG_TRY(pg_par_micro_auto(r, s, &micro));
+    if (micro == 0) { /* every rank must split alike: the most any rank needs */
+        PG_TRY(pg_par_micro_auto(r, s, &micro));
+        PG_TRY(pg_dist_max_int(&micro));
+    }
     PG_TRY(pg_par_layout(r, s, micro));
     size_t n = (size_t)r->share;
     free(r->reals), free(r->latents_d), free(r->mix), free(r->latents_g);
