@@ -173,6 +173,51 @@ static void test_errors(void) {
     test_check(temps == 0, "no temporary files", "%d left", temps);
 }
 
+/* PNG's chunk CRC (ISO 3309), to re-seal a patched IHDR. */
+static uint32_t crc32_png(const unsigned char *p, size_t n) {
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+    }
+    return c ^ 0xFFFFFFFFu;
+}
+
+/* A header's size is a claim: a small JPEG or PNG that claims 32767 x 32767
+ * pixels is refused before any allocation (found by fuzz_image: the reader
+ * allocated what the header said). */
+static void test_huge_claims(void) {
+    uint8_t px[8 * 8 * 3] = {0};
+    char path[128];
+    const char *ext[2] = {"jpg", "png"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/claim.%s", dir, ext[k]);
+        pg_status st =
+            k ? pg_image_write_png(path, px, 8, 8, 3) : pg_image_write_jpeg(path, px, 8, 8, 3, 90);
+        unsigned char buf[4096];
+        FILE *f = fopen(path, "rb");
+        size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+        if (f) fclose(f);
+        int patched = 0;
+        for (size_t i = 0; i + 9 < n && !patched; i++) {
+            if (!k && buf[i] == 0xFF && buf[i + 1] == 0xC0) /* SOF0: height, width at +5 */
+                memcpy(buf + i + 5, "\x7f\xff\x7f\xff", 4), patched = 1;
+            if (k && i + 21 < n && !memcmp(buf + i, "IHDR", 4)) { /* width, height, CRC */
+                memcpy(buf + i + 4, "\0\0\x7f\xff\0\0\x7f\xff", 8);
+                uint32_t crc = crc32_png(buf + i, 17);
+                for (int b = 0; b < 4; b++) buf[i + 17 + b] = (unsigned char)(crc >> (24 - 8 * b));
+                patched = 1;
+            }
+        }
+        f = fopen(path, "wb");
+        if (f) fwrite(buf, 1, n, f), fclose(f);
+        pg_image out;
+        test_check(st == PG_OK && patched && pg_image_read(path, &out) == PG_ERR_FORMAT &&
+                       strstr(pg_error_message(), "claims 32767 x 32767"),
+                   "huge claim refused before allocating", "%s: %s", ext[k], pg_error_message());
+    }
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/progan_test_img_XXXXXX");
     if (!mkdtemp(dir)) return 1;
@@ -181,6 +226,7 @@ int main(void) {
     test_jpeg();
     test_grid();
     test_errors();
+    test_huge_claims();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (getenv("PROGAN_TEST_KEEP"))

@@ -121,6 +121,16 @@ static pg_status read_file(const char *path, unsigned char **out, size_t *size) 
     return PG_OK;
 }
 
+/* Sizes from a header are claims: refuse empty or huge images before allocating
+ * (a 100-byte file can claim 65535 x 65535 pixels). 1 when w x h is acceptable. */
+static int image_size_ok(const char *path, long long w, long long h, pg_status *s) {
+    if (w > 0 && h > 0 && w * h <= PG_IMAGE_MAX_PIXELS) return 1;
+    *s = PG_FAIL(PG_ERR_FORMAT,
+                 "%s: the header claims %lld x %lld pixels (at most %d pixels are read)", path, w,
+                 h, PG_IMAGE_MAX_PIXELS);
+    return 0;
+}
+
 static pg_status read_jpeg(const char *path, const unsigned char *buf, size_t size, pg_image *out) {
     tjhandle tj = tjInitDecompress();
     if (!tj) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "%s: cannot start TurboJPEG", path);
@@ -128,6 +138,7 @@ static pg_status read_jpeg(const char *path, const unsigned char *buf, size_t si
     pg_status s = PG_OK;
     if (tjDecompressHeader3(tj, buf, size, &w, &h, &subsamp, &colorspace) != 0) {
         s = PG_FAIL(PG_ERR_FORMAT, "%s: bad JPEG header: %s", path, tjGetErrorStr2(tj));
+    } else if (!image_size_ok(path, w, h, &s)) {
     } else {
         int channels = colorspace == TJCS_GRAY ? 1 : 3;
         uint8_t *pixels = malloc((size_t)w * h * channels);
@@ -151,6 +162,11 @@ static pg_status read_png(const char *path, const unsigned char *buf, size_t siz
     image.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&image, buf, size))
         return PG_FAIL(PG_ERR_FORMAT, "%s: bad PNG: %s", path, image.message);
+    pg_status s;
+    if (!image_size_ok(path, image.width, image.height, &s)) {
+        png_image_free(&image);
+        return s;
+    }
     int channels = (image.format & PNG_FORMAT_FLAG_COLOR) ? 3 : 1;
     image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
     /* Zeroed, so that dropped alpha composites onto black. */
@@ -160,7 +176,7 @@ static pg_status read_png(const char *path, const unsigned char *buf, size_t siz
         return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
     }
     if (!png_image_finish_read(&image, NULL, pixels, 0, NULL)) {
-        pg_status s = PG_FAIL(PG_ERR_FORMAT, "%s: corrupt PNG: %s", path, image.message);
+        s = PG_FAIL(PG_ERR_FORMAT, "%s: corrupt PNG: %s", path, image.message);
         png_image_free(&image);
         free(pixels);
         return s;

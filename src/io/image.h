@@ -26,6 +26,7 @@ pg_status pg_image_write_png(const char *path, const uint8_t *pixels, int width,
 /* Picks the format from the extension (.jpg/.jpeg or .png). */
 pg_status pg_image_write(const char *path, const pg_image *img, int jpeg_quality);
 
+#define PG_IMAGE_MAX_PIXELS (1 << 26) /* pg_image_read refuses larger claims */
 /* Reads a JPEG or PNG (by its magic bytes) into 1 channel (grey) or 3 (RGB);
  * PNG alpha is dropped, palettes and 16-bit samples are expanded to 8 bits. */
 pg_status pg_image_read(const char *path, pg_image *out);
