@@ -11,6 +11,7 @@ packages=(
   zlib1g-dev libgomp1 file dataset-fashion-mnist python3-pil
   libopenmpi-dev openmpi-bin
   liblapacke-dev libopenblas-dev
+  clang-14 libfuzzer-14-dev libclang-rt-14-dev libomp-14-dev # fuzz.sh, sanitize.sh (ASan+UBSan)
 )
 
 missing=()

@@ -71,6 +71,16 @@ check "partial keys exit 0" test $? -eq 0
 check "partial --out written" python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$WORK/partial.svg"
 check "partial skips panels" bash -c "! grep -q 'gradient norm' '$WORK/partial.svg'"
 
+# Non-finite values are written as null and counted ("nonfinite"): plotted as gaps.
+RUN3=$WORK/nonfinite
+mkdir -p "$RUN3"
+printf '%s\n' '{"Progress/kimg":1,"Loss/D/loss":{"num":4,"mean":null,"std":null},"Timing/sec_per_kimg":null,"nonfinite":3}' \
+    '{"Progress/kimg":2,"Loss/D/loss":{"num":4,"mean":0.5,"std":0.1},"Timing/sec_per_kimg":3,"Loss/G/loss":1}' \
+    '{"Progress/kimg":3,"Loss/D/loss":{"num":4,"mean":0.4,"std":0.1},"Timing/sec_per_kimg":3,"Loss/G/loss":2}' > "$RUN3/stats.jsonl"
+"$PROGAN" plot "$RUN3" > /dev/null 2> "$WORK/err.txt"
+check "nulls plotted (rc $?: $(cat "$WORK/err.txt"))" test -s "$RUN3/curves.svg"
+check "nulls svg well-formed" python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" "$RUN3/curves.svg"
+
 # Errors: missing file, empty file, malformed middle line -> 1; usage -> 2; --help -> 0.
 mkdir -p "$WORK/empty"
 : > "$WORK/empty/stats.jsonl"

@@ -41,6 +41,12 @@ ckpt=$(ls "$run"/checkpoint-*.safetensors | tail -1)
 check "info checkpoint" bash -c "'$progan' info '$ckpt' | grep -qi checkpoint"
 check "info export" bash -c "'$progan' info '$run/snapshots/16x16/Gs.safetensors' | grep -q 'Gs.torgb16.weight'"
 check "info dataset" bash -c "'$progan' info '$tmp/runs/cache/'*.pgd | grep -q 512"
+# the folder through the same cache as train: info and metrics reuse fm-16.pgd
+check "info folder json" bash -c "'$progan' info '$tmp/fm' --cache '$tmp/runs/cache' --json | python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); assert d[\"count\"] == 512, d'"
+check "metrics folder" bash -c "'$progan' metrics --snapshot '$run/snapshots/16x16/Gs.safetensors' --data '$tmp/fm' --cache '$tmp/runs/cache' --metrics swd --num 64 > '$tmp/m.txt' 2>&1"
+check "metrics json line" python3 -c "import json,sys; d=json.loads(open(sys.argv[1]).read().strip().splitlines()[-1]); assert d['metric'] == 'swd' and d['num'] == 64, d" "$tmp/m.txt"
+check "cache reused" bash -c "grep -q 'prepare: reusing' '$tmp/m.txt' && test \$(ls '$tmp/runs/cache/'*.pgd | wc -l) = 1"
+check "stats lines parse" python3 -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$run/stats.jsonl"
 check "generate" "$progan" generate --snapshot "$run/snapshots/16x16/Gs.safetensors" --seeds 0-3 --out "$tmp/gen"
 check "generated files" test "$(ls "$tmp/gen" | wc -l)" = 4
 check "plot" "$progan" plot "$run"

@@ -182,7 +182,7 @@ int main(void) {
     free(data);
 
     /* A second writer in the same second gets its own file. */
-    pg_tfevents *w2, *w3;
+    pg_tfevents *w2 = NULL, *w3 = NULL; /* destroyed below even when a create failed */
     test_check(pg_tfevents_create(&w2, dir) == PG_OK && pg_tfevents_create(&w3, dir) == PG_OK &&
                    strcmp(pg_tfevents_path(w2), pg_tfevents_path(w3)) != 0,
                "distinct file names", "%s", pg_error_message());

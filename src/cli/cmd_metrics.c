@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "data/dataset.h"
+#include "io/json_line.h"
 #include "train/evaluate.h"
 
 #define METRICS_SWD_DEFAULT    16384
@@ -21,7 +23,11 @@ static void metrics_usage(FILE *out) {
             "progan prepare, resolution >= R). Prints a table on stdout, then one JSON line\n"
             "per metric.\n\n"
             "  --snapshot FILE      export or training checkpoint (required)\n"
-            "  --data DATASET       dataset file (required for swd)\n"
+            "  --data DATASET       dataset file, or a folder of images (prepared at the\n"
+            "                       training resolution into the cache, as train does;\n"
+            "                       required for swd)\n"
+            "  --cache DIR          where folders are prepared (default runs/cache, the\n"
+            "                       cache of `progan train --out runs`)\n"
             "  --metrics LIST       comma-separated swd, msssim, fid, is (default swd,msssim)\n"
             "                       swd: sliced Wasserstein distance x1e3 per level R..16,\n"
             "                       lower is better, with the reals-vs-reals floor (two\n"
@@ -58,27 +64,43 @@ static pg_status run_fid(pg_vk_context *ctx, const char *inception, const pg_dat
         pg_eval_fid(ctx, net, ds, data, &gen->config, &gen->set, &gen->params, 0, &o, &r);
     if (st == PG_OK && want_fid) {
         printf("%-8s %-10s %12.4f\n", "fid", "value", r.fid);
-        printf("{\"metric\": \"fid\", \"resolution\": %d, \"num\": %d, \"reals\": %d, "
-               "\"value\": %.6g, \"reals_cached\": %s, \"inception\": \"%s\", \"seconds\": "
-               "%.3f}\n",
-               gen->res, r.num, r.reals, r.fid, r.cached ? "true" : "false", pg_inception_hash(net),
-               r.seconds);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "metric", "fid");
+        cJSON_AddNumberToObject(j, "resolution", gen->res);
+        cJSON_AddNumberToObject(j, "num", r.num);
+        cJSON_AddNumberToObject(j, "reals", r.reals);
+        pg_json_number(j, j, "value", r.fid);
+        cJSON_AddBoolToObject(j, "reals_cached", r.cached);
+        cJSON_AddStringToObject(j, "inception", pg_inception_hash(net));
+        cJSON_AddNumberToObject(j, "seconds", r.seconds);
+        pg_json_write_line(stdout, j, "stdout");
     }
     if (st == PG_OK && want_is) {
         printf("%-8s %-10s %12.4f %12.4f\n", "is", "mean, std", r.is_mean, r.is_std);
-        printf("{\"metric\": \"is\", \"resolution\": %d, \"num\": %d, \"splits\": 10, "
-               "\"mean\": %.6g, \"std\": %.6g, \"inception\": \"%s\", \"seconds\": %.3f}\n",
-               gen->res, r.num, r.is_mean, r.is_std, pg_inception_hash(net), r.seconds);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "metric", "is");
+        cJSON_AddNumberToObject(j, "resolution", gen->res);
+        cJSON_AddNumberToObject(j, "num", r.num);
+        cJSON_AddNumberToObject(j, "splits", 10);
+        pg_json_number(j, j, "mean", r.is_mean);
+        pg_json_number(j, j, "std", r.is_std);
+        cJSON_AddStringToObject(j, "inception", pg_inception_hash(net));
+        cJSON_AddNumberToObject(j, "seconds", r.seconds);
+        pg_json_write_line(stdout, j, "stdout");
     }
     pg_inception_destroy(net);
     return st;
 }
 
-static void print_levels_json(const pg_swd_result *r) {
-    printf("{");
-    for (int l = 0; l < r->num_levels; l++)
-        printf("%s\"%d\": %.6g", l ? ", " : "", r->resolution[l], r->distance[l]);
-    printf("}");
+/* {"16": v, "32": v, ...}: a level's value by its resolution. */
+static cJSON *levels_json(cJSON *root, const pg_swd_result *r) {
+    cJSON *levels = cJSON_CreateObject();
+    for (int l = 0; l < r->num_levels; l++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", r->resolution[l]);
+        pg_json_number(root, levels, key, r->distance[l]);
+    }
+    return levels;
 }
 
 /* Table rows first (for people), then the JSON line (for scripts). */
@@ -98,19 +120,27 @@ static void print_swd(const pg_swd_result *fake, const pg_swd_result *floor_r, i
         printf("%-8s %-10s %12.4f %12.4f\n", "swd", "average", fake->average, floor_r->average);
     else
         printf("%-8s %-10s %12.4f %12s\n", "swd", "average", fake->average, "-");
-    printf("{\"metric\": \"swd\", \"resolution\": %d, \"num\": %d, \"levels\": ", res, num);
-    print_levels_json(fake);
-    printf(", \"average\": %.6g, \"seconds\": %.3f, \"floor\": ", fake->average, seconds);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "metric", "swd");
+    cJSON_AddNumberToObject(j, "resolution", res);
+    cJSON_AddNumberToObject(j, "num", num);
+    cJSON_AddItemToObject(j, "levels", levels_json(j, fake));
+    pg_json_number(j, j, "average", fake->average);
+    cJSON_AddNumberToObject(j, "seconds", seconds);
     if (has_floor) {
-        printf("{\"num\": %d, \"levels\": ", floor_num);
-        print_levels_json(floor_r);
-        printf(", \"average\": %.6g}}\n", floor_r->average);
-    } else
-        printf("null}\n");
+        cJSON *f = cJSON_AddObjectToObject(j, "floor");
+        cJSON_AddNumberToObject(f, "num", floor_num);
+        cJSON_AddItemToObject(f, "levels", levels_json(j, floor_r));
+        pg_json_number(j, f, "average", floor_r->average);
+    } else {
+        cJSON_AddNullToObject(j, "floor");
+    }
+    pg_json_write_line(stdout, j, "stdout");
 }
 
 int cmd_metrics(int argc, char **argv) {
     const char *snapshot = NULL, *data = NULL, *metrics = "swd,msssim", *inception = NULL;
+    const char *cache = "runs/cache";
     int device = -1;
     long long num = 0, seed = 0;
     for (int i = 1; i < argc; i++) {
@@ -124,6 +154,8 @@ int cmd_metrics(int argc, char **argv) {
             snapshot = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--data", &missing)))
             data = v;
+        else if ((v = cli_flag_value(argc, argv, &i, "--cache", &missing)))
+            cache = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--metrics", &missing)))
             metrics = v;
         else if ((v = cli_flag_value(argc, argv, &i, "--inception", &missing)))
@@ -192,9 +224,14 @@ int cmd_metrics(int argc, char **argv) {
     pg_dataset *ds = NULL;
     pg_eval_generator gen = {0};
     pg_status st = PG_OK;
-    if (data) st = pg_dataset_open(data, &ds);
-    if (st == PG_OK) st = pg_vk_context_create(device, &ctx);
+    char data_path[4300] = "";
+    st = pg_vk_context_create(device, &ctx);
     if (st == PG_OK) st = pg_eval_generator_create(ctx, snapshot, "Gs", &gen);
+    /* a folder is prepared (or its cache reused) at the training resolution */
+    if (st == PG_OK && data)
+        st = pg_dataset_resolve(data, cache, gen.config.resolution, NULL, data_path,
+                                sizeof data_path);
+    if (st == PG_OK && data) st = pg_dataset_open(data_path, &ds);
     int res = gen.res;
     if (st == PG_OK && res < 16)
         st = PG_FAIL(PG_ERR_INVALID,
@@ -250,13 +287,17 @@ int cmd_metrics(int argc, char **argv) {
         double seconds = pg_time_now() - t0;
         if (st == PG_OK) {
             printf("%-8s %-10s %12.4f\n", "msssim", "mean", value);
-            printf("{\"metric\": \"msssim\", \"resolution\": %d, \"pairs\": %d, \"value\": %.6g, "
-                   "\"seconds\": %.3f}\n",
-                   res, pairs, value, seconds);
+            cJSON *j = cJSON_CreateObject();
+            cJSON_AddStringToObject(j, "metric", "msssim");
+            cJSON_AddNumberToObject(j, "resolution", res);
+            cJSON_AddNumberToObject(j, "pairs", pairs);
+            pg_json_number(j, j, "value", value);
+            cJSON_AddNumberToObject(j, "seconds", seconds);
+            pg_json_write_line(stdout, j, "stdout");
         }
     }
     if (st == PG_OK && (want_fid || want_is))
-        st = run_fid(ctx, inception, ds, data, &gen, want_fid, want_is,
+        st = run_fid(ctx, inception, ds, data ? data_path : NULL, &gen, want_fid, want_is,
                      num ? (int)num : METRICS_FID_DEFAULT, (uint64_t)seed);
     pg_eval_generator_destroy(&gen);
     if (ctx) pg_vk_context_destroy(ctx);

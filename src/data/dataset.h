@@ -129,4 +129,12 @@ pg_status pg_prepare_run(const char *src_dir, const char *dataset_path,
 pg_status pg_prepare_cached(const char *src_dir, const char *dataset_path,
                             const pg_prepare_options *o);
 
+/* A dataset file as is, or a folder of images prepared at resolution into the
+ * cache (cache_dir/<folder name>-<resolution>.pgd, reused while unchanged):
+ * writes the dataset file's path into path. cancel as in pg_prepare_options. */
+pg_status pg_dataset_resolve(const char *data, const char *cache_dir, int resolution,
+                             volatile const int *cancel, char *path, size_t size);
+/* Where pg_dataset_resolve keeps a folder's dataset at a resolution. */
+void pg_dataset_cache_path(const char *folder, const char *cache_dir, int resolution, char *path,
+                           size_t size);
 #endif

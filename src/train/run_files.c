@@ -4,6 +4,7 @@
 #include "train/run.h"
 
 #include "io/atomic_file.h"
+#include "io/json_line.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "model/snapshot.h"
@@ -162,14 +163,19 @@ static pg_status metric_swd(pg_run *r, int res) {
                        r->o.seed, &swd));
     char path[4300];
     snprintf(path, sizeof path, "%s/metric-swd.jsonl", r->run_dir);
-    FILE *f = fopen(path, "a");
-    if (!f) return PG_FAIL(PG_ERR_IO, "cannot write %s", path);
-    fprintf(f, "{\"kimg\":%.3f,\"resolution\":%d,\"images\":%d,\"levels\":{",
-            r->p.cur_nimg / 1000.0, res, num);
-    for (int i = 0; i < swd.num_levels; i++)
-        fprintf(f, "%s\"%d\":%.4f", i ? "," : "", swd.resolution[i], swd.distance[i]);
-    fprintf(f, "},\"average\":%.4f,\"seconds\":%.2f}\n", swd.average, pg_time_now() - t0);
-    fclose(f);
+    cJSON *j = cJSON_CreateObject(), *levels;
+    cJSON_AddNumberToObject(j, "kimg", r->p.cur_nimg / 1000.0);
+    cJSON_AddNumberToObject(j, "resolution", res);
+    cJSON_AddNumberToObject(j, "images", num);
+    levels = cJSON_AddObjectToObject(j, "levels");
+    for (int i = 0; i < swd.num_levels; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "%d", swd.resolution[i]);
+        pg_json_number(j, levels, key, swd.distance[i]);
+    }
+    pg_json_number(j, j, "average", swd.average);
+    cJSON_AddNumberToObject(j, "seconds", pg_time_now() - t0);
+    PG_TRY(pg_json_append_line(path, j));
     pg_log(PG_LOG_INFO, "SWD at %dx%d over %d images: average %.3f (x1e3)", res, res, num,
            swd.average);
     return PG_OK;
@@ -297,11 +303,50 @@ static double stat_mean(const pg_stat *s) {
     return s->count ? s->sum / (double)s->count : NAN;
 }
 
-static void json_stat(FILE *f, const char *key, const pg_stat *s) {
+/* stats.jsonl and TensorBoard names of the per-tick statistics (run.h's STAT_*). */
+static const char *const stat_keys[STAT_COUNT] = {
+    "Loss/D/loss",      "Loss/G/loss",       "Loss/scores/real",
+    "Loss/scores/fake", "Loss/scores/mixed", "Loss/D/penalty",
+    "Loss/D/grad_norm", "Grad/D/norm",       "Grad/G/norm"};
+
+static void json_stat(cJSON *j, const char *key, const pg_stat *s) {
     if (!s->count) return;
     double mean = stat_mean(s), var = s->sum_sq / (double)s->count - mean * mean;
-    fprintf(f, ",\"%s\":{\"num\":%lld,\"mean\":%.9g,\"std\":%.9g}", key, (long long)s->count, mean,
-            sqrt(var > 0 ? var : 0));
+    cJSON *o = cJSON_AddObjectToObject(j, key);
+    cJSON_AddNumberToObject(o, "num", (double)s->count);
+    pg_json_number(j, o, "mean", mean);
+    pg_json_number(j, o, "std", sqrt(var > 0 ? var : 0));
+}
+
+/* One line of stats.jsonl: progress, timing and the tick's loss statistics. */
+static pg_status stats_line(pg_run *r, double total, double tick_sec, double sec_per_kimg) {
+    const pg_schedule *s = &r->sched;
+    cJSON *j = cJSON_CreateObject();
+    const char *keys[] = {
+        "Progress/tick",          "Progress/kimg",    "Progress/lod",        "Progress/resolution",
+        "Progress/alpha",         "Progress/batch",   "Progress/lr",         "Progress/skipped_d",
+        "Progress/skipped_g",     "Timing/total_sec", "Timing/sec_per_tick", "Timing/sec_per_kimg",
+        "Resources/device_mem_mb"};
+    double values[] = {(double)r->p.tick,
+                       r->p.cur_nimg / 1000.0,
+                       s->lod,
+                       s->resolution,
+                       s->alpha,
+                       s->batch,
+                       s->lr,
+                       (double)r->p.skipped_d,
+                       (double)r->p.skipped_g,
+                       total,
+                       tick_sec,
+                       sec_per_kimg,
+                       r->ctx->bytes_allocated / 1048576.0};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++)
+        pg_json_number(j, j, keys[i], values[i]);
+    for (int i = 0; i < STAT_COUNT; i++) json_stat(j, stat_keys[i], &r->stats[i]);
+    cJSON_AddNumberToObject(j, "timestamp", (double)time(NULL));
+    char path[4300];
+    snprintf(path, sizeof path, "%s/stats.jsonl", r->run_dir);
+    return pg_json_write_line(r->stats_file, j, path);
 }
 
 static void format_duration(double s, char *out, size_t size) {
@@ -366,28 +411,12 @@ pg_status pg_run_tick(pg_run *r, int final) {
            stat_mean(&r->stats[STAT_LOSS_D]), stat_mean(&r->stats[STAT_LOSS_G]), sec_per_kimg,
            elapsed, eta_phase, eta_run,
            r->p.skipped_d + r->p.skipped_g ? "  (steps skipped: non-finite gradients)" : "");
-    FILE *f = r->stats_file;
-    fprintf(f,
-            "{\"Progress/tick\":%lld,\"Progress/kimg\":%.3f,\"Progress/lod\":%.6f,"
-            "\"Progress/resolution\":%d,\"Progress/alpha\":%.6f,\"Progress/batch\":%d,"
-            "\"Progress/lr\":%.6g,\"Progress/skipped_d\":%lld,\"Progress/skipped_g\":%lld,"
-            "\"Timing/total_sec\":%.2f,\"Timing/sec_per_tick\":%.3f,\"Timing/sec_per_kimg\":%.4f,"
-            "\"Resources/device_mem_mb\":%.1f",
-            (long long)r->p.tick, kimg, s.lod, s.resolution, s.alpha, s.batch, s.lr,
-            (long long)r->p.skipped_d, (long long)r->p.skipped_g, total, tick_sec, sec_per_kimg,
-            r->ctx->bytes_allocated / 1048576.0);
-    static const char *keys[STAT_COUNT] = {
-        "Loss/D/loss",      "Loss/G/loss",       "Loss/scores/real",
-        "Loss/scores/fake", "Loss/scores/mixed", "Loss/D/penalty",
-        "Loss/D/grad_norm", "Grad/D/norm",       "Grad/G/norm"};
-    for (int i = 0; i < STAT_COUNT; i++) json_stat(f, keys[i], &r->stats[i]);
-    fprintf(f, ",\"timestamp\":%.3f}\n", (double)time(NULL));
-    fflush(f);
+    PG_TRY(stats_line(r, total, tick_sec, sec_per_kimg));
     const char *tags[STAT_COUNT + 4];
     float values[STAT_COUNT + 4];
     int n = 0;
     for (int i = 0; i < STAT_COUNT; i++)
-        if (r->stats[i].count) tags[n] = keys[i], values[n++] = (float)stat_mean(&r->stats[i]);
+        if (r->stats[i].count) tags[n] = stat_keys[i], values[n++] = (float)stat_mean(&r->stats[i]);
     tags[n] = "Progress/resolution", values[n++] = (float)s.resolution;
     tags[n] = "Progress/alpha", values[n++] = s.alpha;
     tags[n] = "Timing/sec_per_kimg", values[n++] = (float)sec_per_kimg;

@@ -284,40 +284,23 @@ static pg_status loop(pg_run *r) {
 /* Opens the dataset: a dataset file as is, a folder through the preparation cache. */
 static pg_status dataset_open(pg_run *r) {
     struct stat st;
-    if (stat(r->o.data, &st) != 0)
-        return PG_FAIL(PG_ERR_IO,
-                       "--data %s does not exist: give a dataset file from `progan "
-                       "prepare` or a folder of images",
+    int folder = stat(r->o.data, &st) == 0 && S_ISDIR(st.st_mode);
+    if (folder && r->o.model.resolution <= 0)
+        return PG_FAIL(PG_ERR_INVALID,
+                       "--data %s is a folder: say the training resolution with --resolution R",
                        r->o.data);
-    snprintf(r->dataset_path, sizeof r->dataset_path, "%s", r->o.data);
-    if (S_ISDIR(st.st_mode)) {
-        if (r->o.model.resolution <= 0)
-            return PG_FAIL(PG_ERR_INVALID,
-                           "--data %s is a folder: say the training resolution "
-                           "with --resolution R",
-                           r->o.data);
-        const char *base = strrchr(r->o.data, '/');
-        base = base && base[1] ? base + 1 : r->o.data;
-        char cache[4096];
-        snprintf(cache, sizeof cache, "%s/cache", r->o.out);
-        mkdir(r->o.out, 0755);
-        mkdir(cache, 0755);
-        snprintf(r->dataset_path, sizeof r->dataset_path, "%s/%.200s-%d.pgd", cache, base,
-                 r->o.model.resolution);
-        pg_prepare_options po;
-        pg_prepare_options_default(&po);
-        po.resolution = r->o.model.resolution;
-        /* Ctrl-C while preparing stops the preparation too (no half-written file) */
-        _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "the cancel flag is an int");
-        po.cancel = (volatile const int *)&pg_train_stop_requested;
-        pg_status st = pg_prepare_cached(r->o.data, r->dataset_path, &po);
-        if (st != PG_OK && pg_train_stop_requested)
-            return PG_FAIL(PG_ERR_INTERRUPTED,
-                           "interrupted while preparing %s; run again to "
-                           "continue",
-                           r->o.data);
-        if (st != PG_OK) return st;
-    }
+    char cache[4200];
+    snprintf(cache, sizeof cache, "%s/cache", r->o.out);
+    if (folder) mkdir(r->o.out, 0755);
+    /* Ctrl-C while preparing stops the preparation too (no half-written file) */
+    _Static_assert(sizeof(sig_atomic_t) == sizeof(int), "the cancel flag is an int");
+    pg_status status = pg_dataset_resolve(r->o.data, cache, r->o.model.resolution,
+                                          (volatile const int *)&pg_train_stop_requested,
+                                          r->dataset_path, sizeof r->dataset_path);
+    if (status != PG_OK && pg_train_stop_requested)
+        return PG_FAIL(PG_ERR_INTERRUPTED, "interrupted while preparing %s; run again to continue",
+                       r->o.data);
+    if (status != PG_OK) return status;
     PG_TRY(pg_dataset_open(r->dataset_path, &r->dataset));
     snprintf(r->dataset_hash, sizeof r->dataset_hash, "%s", pg_dataset_hash(r->dataset));
     return PG_OK;
