@@ -61,7 +61,7 @@ static void pb_put(pb_buf *b, const void *bytes, size_t n) {
         b->data = d;
         b->cap = cap;
     }
-    memcpy(b->data + b->size, bytes, n);
+    if (n) memcpy(b->data + b->size, bytes, n); /* bytes may be NULL when n is 0 */
     b->size += n;
 }
 
