@@ -27,15 +27,15 @@ run_fid() { "$BIN" metrics --snapshot "$T/e.safetensors" --data "$T/ds.pgd" --me
 run_fid > "$T/m1.txt" 2> "$T/p1.txt"
 check fid_rc '[ $? -eq 0 ]'
 cat "$T/p1.txt" >> "$E"
-check fid_json 'grep -q "^{\"metric\": \"fid\", \"resolution\": 16, \"num\": 10, \"reals\": 10, \"value\": [0-9]" "$T/m1.txt"'
-check is_json 'grep -q "^{\"metric\": \"is\", \"resolution\": 16, \"num\": 10, \"splits\": 10, \"mean\": [0-9]" "$T/m1.txt"'
-check fid_first_uncached 'grep -q "\"reals_cached\": false" "$T/m1.txt"'
+check fid_json 'grep -q "^{\"metric\":\"fid\",\"resolution\":16,\"num\":10,\"reals\":10,\"value\":[0-9]" "$T/m1.txt"'
+check is_json 'grep -q "^{\"metric\":\"is\",\"resolution\":16,\"num\":10,\"splits\":10,\"mean\":[0-9]" "$T/m1.txt"'
+check fid_first_uncached 'grep -q "\"reals_cached\":false" "$T/m1.txt"'
 check cache_written '[ $(ls "$T" | grep -c "^ds\.pgd\.fid-.*-r16-n10-s75\.safetensors$") -eq 1 ]'
 check progress_eta 'grep -q "images through Inception, .* images/s, ETA" "$T/p1.txt"'
 run_fid > "$T/m2.txt" 2>> "$E"
-check fid_second_cached 'grep -q "\"reals_cached\": true" "$T/m2.txt"'
-v1=$(grep -o '"metric": "fid".*"value": [^,]*' "$T/m1.txt" | sed 's/.*"value": //')
-v2=$(grep -o '"metric": "fid".*"value": [^,]*' "$T/m2.txt" | sed 's/.*"value": //')
+check fid_second_cached 'grep -q "\"reals_cached\":true" "$T/m2.txt"'
+v1=$(grep -o '"metric":"fid".*"value":[^,]*' "$T/m1.txt" | sed 's/.*"value"://')
+v2=$(grep -o '"metric":"fid".*"value":[^,]*' "$T/m2.txt" | sed 's/.*"value"://')
 check fid_same_from_cache '[ -n "$v1" ] && [ "$v1" = "$v2" ]'
 
 # one clear error for a truncated weights file, before any image is made
