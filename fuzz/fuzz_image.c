@@ -13,8 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static uint8_t out[R * R * 3];
     fuzz_quiet();
     if (size < 1 || (!w && pg_ingest_worker_create(&w) != PG_OK)) return 0;
-    pg_ingest_params p = {R, data[0] & 1 ? 1 : 3, (data[0] >> 1) % 3, (data[0] >> 3) & 1,
-                          1 << 22};
+    pg_ingest_params p = {R, data[0] & 1 ? 1 : 3, (data[0] >> 1) % 3, (data[0] >> 3) & 1, 1 << 22};
     data++, size--;
     pg_ingest_exif_orientation(data, size);
     const char *path = fuzz_file(data, size, ".jpg");

@@ -138,8 +138,8 @@ static void test_round_trip(void) {
     t = pg_safetensors_reader_find(r, "scalar");
     float scalar_back = 0; /* tensor data need not be aligned: copy, never cast */
     if (t && t->nbytes == 4) memcpy(&scalar_back, t->data, 4);
-    test_check(t && t->ndim == 0 && t->nbytes == 4 && scalar_back == 42.0f,
-               "0-dim tensor", "mismatch");
+    test_check(t && t->ndim == 0 && t->nbytes == 4 && scalar_back == 42.0f, "0-dim tensor",
+               "mismatch");
     t = pg_safetensors_reader_find(r, "empty");
     test_check(t && t->nbytes == 0 && t->shape[0] == 0 && t->shape[1] == 4, "empty tensor",
                "mismatch");

@@ -191,14 +191,16 @@ static pg_status metric_fid(pg_run *r, int res) {
                        &r->state.gset, &r->state.Gs, 0, &o, &fid));
     char path[4300];
     snprintf(path, sizeof path, "%s/metric-fid.jsonl", r->run_dir);
-    FILE *f = fopen(path, "a");
-    if (!f) return PG_FAIL(PG_ERR_IO, "cannot write %s", path);
-    fprintf(f,
-            "{\"kimg\":%.3f,\"resolution\":%d,\"images\":%d,\"reals\":%d,\"fid\":%.4f,"
-            "\"reals_cached\":%s,\"inception\":\"%s\",\"seconds\":%.2f}\n",
-            r->p.cur_nimg / 1000.0, res, fid.num, fid.reals, fid.fid, fid.cached ? "true" : "false",
-            pg_inception_hash(r->inception), fid.seconds);
-    fclose(f);
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, "kimg", r->p.cur_nimg / 1000.0);
+    cJSON_AddNumberToObject(j, "resolution", res);
+    cJSON_AddNumberToObject(j, "images", fid.num);
+    cJSON_AddNumberToObject(j, "reals", fid.reals);
+    pg_json_number(j, j, "fid", fid.fid);
+    cJSON_AddBoolToObject(j, "reals_cached", fid.cached);
+    cJSON_AddStringToObject(j, "inception", pg_inception_hash(r->inception));
+    cJSON_AddNumberToObject(j, "seconds", fid.seconds);
+    PG_TRY(pg_json_append_line(path, j));
     pg_log(PG_LOG_INFO, "FID at %dx%d over %d images (%d reals): %.3f", res, res, fid.num,
            fid.reals, fid.fid);
     return PG_OK;
