@@ -351,6 +351,22 @@ static void case_softmax_relu_gap(void) {
     pg_graph_destroy(g);
 }
 
+/* pack: computed tensors placed by the planner (one reshaped), an input and a
+ * repeated tensor copied first, places out of order, gaps zeroed; sizes are
+ * not multiples of the workgroup. Its VJP is slice + reshape. */
+static void case_pack(void) {
+    pg_graph *g = pg_graph_create();
+    pg_tensor xs[3] = {in4(g, 2, 3, 1, 5), in4(g, 1, 1, 1, 7), in4(g, 3, 1, 1, 43)};
+    pg_tensor square = pg_square(g, xs[2]);
+    pg_tensor members[5] = {pg_scale(g, xs[0], 1.5f, 0.25f), xs[1],
+                            pg_reshape(g, square, 1, 3, 43, 1), pg_leaky_relu(g, square, 0.2f),
+                            xs[1]};
+    int at[5] = {0, 320, 128, 448, 64};
+    pg_tensor y = pg_pack(g, 5, members, at, 600);
+    test_op_check("pack", g, y, xs, 3, 1, TOL, 350);
+    pg_graph_destroy(g);
+}
+
 int main(void) {
     if (!test_context()) return test_finish("test_ops") | 1;
     case_template();
@@ -437,6 +453,7 @@ int main(void) {
     case_resize(1, 16, 16, 3, 299, 299, 0, 332); /* a 16x16 image to Inception's input */
     case_resize(1, 37, 29, 2, 11, 9, 1, 334);    /* down */
     case_softmax_relu_gap();
+    case_pack();
     test_op_coverage();
     test_context_release();
     return test_finish("test_ops");

@@ -35,7 +35,9 @@ void pg_node_cost(const pg_graph *g, pg_tensor t, double *flops, double *bytes) 
     const pg_node *n = &g->nodes[t];
     *flops = 0;
     *bytes = 0;
-    if (n->op == PG_OP_INPUT || n->op == PG_OP_EXTERNAL || n->op == PG_OP_RESHAPE) return;
+    if (n->op == PG_OP_INPUT || n->op == PG_OP_EXTERNAL || n->op == PG_OP_RESHAPE ||
+        n->op == PG_OP_PACK)
+        return;
     for (int i = 0; i < n->n_inputs; i++) *bytes += 4.0 * (double)pg_tensor_numel(g, n->inputs[i]);
     double out = (double)pg_tensor_numel(g, t);
     *bytes += 4.0 * out;

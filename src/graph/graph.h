@@ -64,6 +64,7 @@ typedef enum {
     PG_OP_RESIZE_BILINEAR,      /* PyTorch's bilinear interpolate, align_corners=False */
     PG_OP_RESIZE_BILINEAR_GRAD, /* its adjoint */
     PG_OP_SOFTMAX,              /* over channels */
+    PG_OP_PACK,                 /* tensors placed in one flat tensor (pg_pack); no kernel */
     PG_OP_COUNT
 } pg_op;
 
@@ -179,6 +180,15 @@ int pg_update_skipped(float skip_value);
 pg_tensor pg_rmsprop(pg_graph *g, pg_tensor param, pg_tensor grad, pg_tensor v, pg_tensor lr,
                      pg_tensor skip, float alpha, float eps);
 pg_tensor pg_clip(pg_graph *g, pg_tensor param, float bound);
+/* One flat [1,1,1,total] tensor holding xs[k]'s elements (NHWC order) at
+ * [at[k], at[k] + numel) and zeros elsewhere: the gradients of many parameters
+ * as one range, laid out as the parameters (so one optimizer update covers
+ * them all). No kernel copies anything: the planner computes each xs[k] in its
+ * place and zeroes the gaps (an input, external, packed or repeated tensor is
+ * copied first). at[k] must be multiples of 64 (256-byte aligned places) and
+ * the places must not overlap. Built as a chain of pack nodes sharing bytes;
+ * only the returned last one may be read. */
+pg_tensor pg_pack(pg_graph *g, int n, const pg_tensor *xs, const int *at, int total);
 
 /* ---- Inception's ops (windows k x k, stride, zero padding pad <= k/2, as PyTorch) */
 pg_tensor pg_relu(pg_graph *g, pg_tensor x); /* leaky_relu with slope 0 */

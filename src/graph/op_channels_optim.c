@@ -1,5 +1,6 @@
-/* Channel concat / slice / pad (each other's VJPs) and the in-place updates:
- * Adam and the moving average, which have side effects and no output. */
+/* Channel concat / slice / pad (each other's VJPs), pack (tensors placed in
+ * one flat tensor by the planner) and the in-place updates: Adam, RMSprop,
+ * clipping and the moving average, which have side effects and no output. */
 #include "graph/ops.h"
 
 #include <string.h>
@@ -133,6 +134,59 @@ pg_tensor pg_clip(pg_graph *g, pg_tensor param, float bound) {
     return t;
 }
 
+/* The node whose bytes x is (through reshapes). */
+static pg_tensor bytes_root(const pg_graph *g, pg_tensor x) {
+    while (g->nodes[x].op == PG_OP_RESHAPE) x = g->nodes[x].inputs[0];
+    return x;
+}
+
+/* Whether the planner can compute x in a pack's place: a kernel's own output
+ * that no pack holds yet (inputs and externals have bytes of their own). */
+static int packable(const pg_graph *g, pg_tensor x) {
+    pg_tensor r = bytes_root(g, x);
+    const pg_node *n = &g->nodes[r];
+    if (n->op == PG_OP_INPUT || n->op == PG_OP_EXTERNAL || n->op == PG_OP_PACK || n->side_effect)
+        return 0;
+    for (int i = 0; i < g->count; i++)
+        if (g->nodes[i].op == PG_OP_PACK &&
+            bytes_root(g, g->nodes[i].inputs[g->nodes[i].n_inputs - 1]) == r)
+            return 0;
+    return 1;
+}
+
+static int places_overlap(const pg_graph *g, const pg_tensor *xs, const int *at, int k) {
+    for (int j = 0; j < k; j++)
+        if (at[j] < at[k] + pg_tensor_numel(g, xs[k]) && at[k] < at[j] + pg_tensor_numel(g, xs[j]))
+            return 1;
+    return 0;
+}
+
+pg_tensor pg_pack(pg_graph *g, int n, const pg_tensor *xs, const int *at, int total) {
+    if (g->error) return -1;
+    if (n < 1 || total < 1) return PG_GRAPH_FAIL(g, "pack: %d tensors into %d floats", n, total);
+    pg_tensor chain = -1;
+    int shape[4] = {1, 1, 1, total};
+    for (int k = 0; k < n; k++) {
+        if (xs[k] < 0) return -1;
+        long long numel = pg_tensor_numel(g, xs[k]);
+        if (at[k] < 0 || at[k] % 64 || at[k] + numel > total || places_overlap(g, xs, at, k))
+            return PG_GRAPH_FAIL(g,
+                                 "pack: %s %s at %d does not fit %d floats, is not a multiple "
+                                 "of 64 or overlaps an earlier tensor",
+                                 g->nodes[xs[k]].name, pg_shape_str(g->nodes[xs[k]].shape), at[k],
+                                 total);
+        pg_tensor member = xs[k];
+        if (!packable(g, member)) /* an exact copy the planner can place */
+            member = pg_node_add(g, PG_OP_BROADCAST, 1, &member, g->nodes[member].shape);
+        pg_tensor in[2] = {chain, member};
+        chain = chain < 0 ? pg_node_add(g, PG_OP_PACK, 1, &member, shape)
+                          : pg_node_add(g, PG_OP_PACK, 2, in, shape);
+        if (chain < 0) return -1;
+        g->nodes[chain].iparams[0] = at[k];
+    }
+    return chain;
+}
+
 /* ---- dispatch */
 pg_status channels_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                             pg_dispatch *d) {
@@ -193,6 +247,18 @@ void channels_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_t
     } else {
         dx[0] = pg_slice(g, dy, n.iparams[0], g->nodes[n.inputs[0]].shape[3]);
     }
+}
+
+/* A member's gradient is its place in dy; the previous pack's is dy itself
+ * (its value at this member's place is a gap, a constant). */
+void pack_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {
+    pg_node n = g->nodes[t];
+    int last = n.n_inputs - 1;
+    const int *s = g->nodes[n.inputs[last]].shape;
+    if (last && needs[0]) dx[0] = dy;
+    if (needs[last])
+        dx[last] = pg_reshape(g, pg_slice(g, dy, n.iparams[0], s[0] * s[1] * s[2] * s[3]), s[0],
+                              s[1], s[2], s[3]);
 }
 
 void optimizer_vjp(pg_graph *g, pg_tensor t, pg_tensor dy, const int *needs, pg_tensor *dx) {

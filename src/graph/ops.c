@@ -99,6 +99,9 @@ static const pg_op_info rows[] = {
     ROW(PG_OP_RESIZE_BILINEAR_GRAD, "resize_bilinear_grad", 1, 1, resize_bilinear_grad,
         PG_SHADER_RESIZE_BILINEAR, PG_MODE_BACKWARD),
     ROW(PG_OP_SOFTMAX, "softmax", 1, 1, softmax, PG_SHADER_SOFTMAX, 0),
+    /* (member) or (previous pack, member); iparams[0] = the member's place */
+    [PG_OP_PACK] =
+        {.name = "pack", .arity_min = 1, .arity_max = 2, .vjp = pack_vjp, .flags = PG_ROW_VIEW},
 };
 
 /* The size of `rows` comes from its initializers alone (a sized extern

@@ -35,7 +35,7 @@ typedef struct {
 /* What an op's row says about it beyond its functions. */
 enum {
     PG_ROW_LEAF = 1,   /* no kernel and no VJP: INPUT, EXTERNAL */
-    PG_ROW_VIEW = 2,   /* no kernel: the same bytes under a new shape (RESHAPE) */
+    PG_ROW_VIEW = 2,   /* no kernel: bytes of another node (RESHAPE, PACK: see plan.c) */
     PG_ROW_UPDATE = 4, /* in place, no output, not differentiable (ADAM, EMA, ...) */
 };
 /* How a row's shape is found: PG_SHAPE_BROADCAST ops need no constructor of
@@ -147,6 +147,7 @@ pg_status pg_gemm_tiled_dispatch(const pg_vk_info *info, const pg_gemm_choice *c
 void fill_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
 void reshape_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
 void broadcast_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
+void pack_vjp(pg_graph *, pg_tensor, pg_tensor, const int *, pg_tensor *);
 PG_OP_FUNCS(conv2d)
 PG_OP_FUNCS(conv2d_input_grad)
 PG_OP_FUNCS(conv2d_weight_grad)

@@ -23,6 +23,9 @@ struct pg_plan {
     int *level, *root; /* root: the node whose bytes a reshape views */
     uint64_t *offset;  /* root node -> byte offset in the arena (NO_OFFSET for externals) */
     uint64_t *scratch_offset, *scratch_bytes; /* per node, for two-pass kernels */
+    int *pack_of;      /* a pack member's root -> its pack's root; -1 for other nodes */
+    uint64_t *pack_at; /* a pack member's byte offset in its pack */
+    int *pack_first;   /* a pack's root -> the level its block is zeroed and placed, or -1 */
     uint64_t *upload_offset, *readback_offset;
     pg_vk_buffer upload, readback;
     uint64_t arena_bytes;
@@ -72,7 +75,9 @@ static uint64_t block_bytes(const pg_plan *p, int i, int scratch, uint64_t *at) 
         return p->level[i] >= 0 ? p->scratch_bytes[i] : 0;
     }
     *at = p->offset[i];
-    if (p->level[i] < 0 || p->root[i] != i || n->op == PG_OP_EXTERNAL || n->side_effect) return 0;
+    if (p->level[i] < 0 || p->root[i] != i || n->op == PG_OP_EXTERNAL || n->side_effect ||
+        p->pack_of[i] >= 0) /* a pack member's guard would be its neighbour: the pack has one */
+        return 0;
     return 4ull * (uint64_t)n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3];
 }
 
@@ -116,7 +121,7 @@ static void levels_sink(pg_plan *p, const char *needed, int max_level) {
         if (!needed[i]) continue;
         if (!n->side_effect && n->op != PG_OP_INPUT && n->op != PG_OP_EXTERNAL) {
             /* a view has no kernel: it sits at its first reader's level */
-            int latest = n->op == PG_OP_RESHAPE ? first_use[i] : first_use[i] - 1;
+            int latest = pg_ops[n->op].flags & PG_ROW_VIEW ? first_use[i] : first_use[i] - 1;
             if (latest > p->level[i] && first_use[i] <= max_level) p->level[i] = latest;
         }
         int at = n->side_effect ? max_level + 1 : p->level[i];
@@ -131,12 +136,13 @@ static int levels_assign(pg_plan *p, const char *needed) {
     int max_level = 0;
     for (int i = 0; i < p->n_nodes; i++) {
         const pg_node *n = &p->nodes[i];
-        p->root[i] = n->op == PG_OP_RESHAPE ? p->root[n->inputs[0]] : i;
+        int shares = n->op == PG_OP_RESHAPE || (n->op == PG_OP_PACK && n->n_inputs == 2);
+        p->root[i] = shares ? p->root[n->inputs[0]] : i; /* a pack chain: its first node */
         if (!needed[i] || n->side_effect) continue;
         int level = 0;
         for (int k = 0; k < n->n_inputs; k++)
             if (p->level[n->inputs[k]] > level) level = p->level[n->inputs[k]];
-        if (n->op == PG_OP_RESHAPE)
+        if (pg_ops[n->op].flags & PG_ROW_VIEW)
             p->level[i] = level;
         else if (n->op == PG_OP_INPUT || n->op == PG_OP_EXTERNAL)
             p->level[i] = 0;
@@ -239,9 +245,11 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
             /* outputs first, then the scratch of two-pass nodes (alive for their level) */
             int i = k % p->n_nodes, scratch = k >= p->n_nodes;
             const pg_node *n = &p->nodes[i];
-            if (!needed[i] || p->level[i] != level) continue;
+            int at_level = !scratch && p->pack_first[i] >= 0 ? p->pack_first[i] : p->level[i];
+            if (!needed[i] || at_level != level) continue;
             if (scratch ? !p->scratch_bytes[i]
-                        : (p->root[i] != i || n->op == PG_OP_EXTERNAL || !has_output(n)))
+                        : (p->root[i] != i || p->pack_of[i] >= 0 || n->op == PG_OP_EXTERNAL ||
+                           !has_output(n)))
                 continue;
             uint64_t bytes = scratch ? p->scratch_bytes[i] : node_bytes(n);
             uint64_t size = align_up(bytes + guard_bytes(p, bytes));
@@ -266,6 +274,8 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
     }
     free(live);
     p->arena_bytes = end;
+    for (int i = 0; i < p->n_nodes; i++) /* members are computed in their pack's block */
+        if (p->pack_of[i] >= 0) p->offset[i] = p->offset[p->pack_of[i]] + p->pack_at[i];
     return PG_OK;
 }
 
@@ -287,9 +297,63 @@ static pg_vk_range node_range(const pg_plan *p, int t) {
 /* What a kernel binds: the node's bytes and, under PROGAN_GUARD, its guard zone. */
 static pg_vk_range node_range_bound(const pg_plan *p, int t) {
     pg_vk_range r = node_range(p, t);
-    if (p->nodes[p->root[t]].op != PG_OP_EXTERNAL)
+    if (p->nodes[p->root[t]].op != PG_OP_EXTERNAL && p->pack_of[p->root[t]] < 0)
         r.size += guard_bytes(p, node_bytes(&p->nodes[p->root[t]]));
     return r;
+}
+
+/* Pack chains (pg_pack): a chain's first node owns one block, placed and zeroed
+ * at the level of its first member to be computed and alive until the last
+ * reader of the chain or of any member; each member is computed in its place.
+ * The nodes of a chain share bytes that fill up as members are computed, so
+ * only a chain's last node may be read by anything but the next pack node. */
+static pg_status packs_setup(pg_plan *p, const char *needed, int *last_use) {
+    size_t n = (size_t)p->n_nodes + 1;
+    p->pack_of = malloc(n * sizeof *p->pack_of);
+    p->pack_at = calloc(n, sizeof *p->pack_at);
+    p->pack_first = malloc(n * sizeof *p->pack_first);
+    int *readers = calloc(n, sizeof *readers);
+    if (!p->pack_of || !p->pack_at || !p->pack_first || !readers) {
+        free(readers);
+        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning");
+    }
+    for (int i = 0; i < p->n_nodes; i++) {
+        p->pack_of[i] = p->pack_first[i] = -1;
+        for (int k = 0; needed[i] && k < p->nodes[i].n_inputs; k++)
+            readers[p->nodes[i].inputs[k]]++;
+    }
+    pg_status st = PG_OK;
+    for (int i = 0; i < p->n_nodes && st == PG_OK; i++) {
+        const pg_node *nd = &p->nodes[i];
+        if (!needed[i] || nd->op != PG_OP_PACK) continue;
+        int last = nd->n_inputs - 1, r = p->root[i], m = p->root[nd->inputs[last]];
+        if ((last && readers[nd->inputs[0]] > 1) || p->pack_of[m] >= 0 || m == r)
+            st = PG_FAIL(PG_ERR_INVALID,
+                         "pack node %d (%s): an earlier node of its chain is read, or its "
+                         "member's bytes are packed twice; build packs with pg_pack and read "
+                         "only the node it returns",
+                         i, nd->name);
+        p->pack_of[m] = r;
+        p->pack_at[m] = 4ull * (uint64_t)nd->iparams[0];
+        if (p->pack_first[r] < 0 || p->level[m] < p->pack_first[r]) p->pack_first[r] = p->level[m];
+    }
+    for (int m = 0; m < p->n_nodes; m++)
+        if (p->pack_of[m] >= 0 && last_use[m] > last_use[p->pack_of[m]])
+            last_use[p->pack_of[m]] = last_use[m];
+    free(readers);
+    return st;
+}
+
+/* Records the zeroing of every pack block placed at this level (its gaps). */
+static int packs_zero(pg_plan *p, int level) {
+    int count = 0;
+    for (int i = 0; i < p->n_nodes; i++) {
+        if (p->pack_first[i] != level) continue;
+        pg_vk_range r = arena_range(p, p->offset[i], node_bytes(&p->nodes[i]));
+        vkCmdFillBuffer(p->cmd, r.buffer->buffer, r.offset, r.size, 0);
+        count++;
+    }
+    return count;
 }
 
 static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_outputs, int *top) {
@@ -316,6 +380,12 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
         }
     }
     for (int i = 0; i < n_outputs; i++) last_use[p->root[outputs[i]]] = INT32_MAX;
+    pg_status packed = packs_setup(p, needed, last_use);
+    if (packed != PG_OK) {
+        free(needed);
+        free(last_use);
+        return packed;
+    }
     pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
     for (int i = 0; i < p->n_nodes; i++) {
         pg_dispatch d[2];
@@ -518,13 +588,16 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
     pg_vk_cmd_barrier(p->cmd); /* the previous replay may still be read by these copies */
     if (p->guard) guards_record(p, 1);
     copies_record(p, outputs, n_outputs, 1);
-    int level = 0;
+    int level = 0, zeroed = 0;
     for (int k = 0; k < p->n_dispatch; k++) {
         const plan_dispatch *pd = &p->dispatches[k];
         if (pd->level != level || p->profile_each) {
             pg_vk_cmd_barrier(p->cmd);
             level = pd->level;
         }
+        int zeros = 0; /* after the last reader of these bytes, before the first writer */
+        for (; zeroed < pd->level; zeroed++) zeros += packs_zero(p, zeroed + 1);
+        if (zeros) pg_vk_cmd_barrier(p->cmd);
         pg_dispatch d[2];
         pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
         PG_TRY(pg_ops[p->nodes[pd->node].op].dispatch(&ctx->info, &view, pd->node, d));
@@ -667,6 +740,9 @@ void pg_plan_destroy(pg_plan *p) {
     free(p->readback_offset);
     free(p->scratch_offset);
     free(p->scratch_bytes);
+    free(p->pack_of);
+    free(p->pack_at);
+    free(p->pack_first);
     free(p->dispatches);
     free(p);
 }

@@ -5,6 +5,7 @@
 
 #include "train/loss.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const pg_vk_buffer *arena(pg_train_state *s, int which) {
@@ -75,34 +76,98 @@ static pg_tensor loss_build(pg_graph *g, const pg_train_options *o, const pg_net
     return per_sample;
 }
 
-/* Optimizer nodes for every parameter that has a gradient; skip when non-finite. */
-static void updates_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, pg_step *st,
-                        const pg_net *net) {
-    const pg_param_set *set = net->set;
-    pg_net m, v;
-    int disc = st->discriminator;
-    pg_net_bind(g, set, disc ? &s->D_m : &s->G_m, 0, &m);
-    pg_net_bind(g, set, disc ? &s->D_v : &s->G_v, 0, &v);
-    const pg_loss *row = &pg_losses[o->loss];
+/* Parameters first..last of a registry, all taking part in an update: one
+ * range of bytes in every buffer laid out as the parameters (the parameters,
+ * Gs, the moments, packed gradients), so one update node covers them all.
+ * The 64-float gaps between tensors come along: the updates are elementwise,
+ * so a tensor's elements get exactly what per-tensor updates give them. */
+typedef struct {
+    int first, last;
+} param_run;
+
+/* The maximal runs of parameters with use[i] set; returns their number. */
+static int runs_find(const pg_param_set *set, const int *use, param_run *runs) {
+    int n = 0;
     for (int i = 0; i < set->count; i++) {
-        if (st->grads[i] < 0) continue;
+        if (!use[i]) continue;
+        if (n && runs[n - 1].last == i - 1)
+            runs[n - 1].last = i;
+        else
+            runs[n++] = (param_run){i, i};
+    }
+    return n;
+}
+
+static int run_floats(const pg_param_set *set, param_run r) {
+    const pg_param *a = &set->params[r.first], *b = &set->params[r.last];
+    return (int)(b->offset - a->offset) + b->shape[0] * b->shape[1] * b->shape[2] * b->shape[3];
+}
+
+/* A run's bytes of a buffer laid out as the set, as one flat external. */
+static pg_tensor run_external(pg_graph *g, const pg_param_set *set, const pg_vk_buffer *buffer,
+                              param_run r) {
+    int shape[4] = {1, 1, 1, run_floats(set, r)};
+    pg_vk_range range = {buffer, 4 * set->params[r.first].offset, 4ull * (uint64_t)shape[3]};
+    char name[64];
+    snprintf(name, sizeof name, "%s..%d", set->params[r.first].name, r.last - r.first + 1);
+    return pg_external(g, name, shape, range);
+}
+
+/* The runs of parameters with gradients, each run's gradients as one flat
+ * tensor (packed in place, or a range of grads_buffer laid out as the
+ * parameters with zeros between tensors), and their global squared norm. */
+static int grads_gather(pg_graph *g, const pg_param_set *set, const pg_vk_buffer *grads_buffer,
+                        pg_step *st, param_run *runs, pg_tensor *run_grads) {
+    int use[PG_MAX_PARAMS];
+    for (int i = 0; i < set->count; i++) use[i] = st->grads[i] >= 0;
+    int n_runs = runs_find(set, use, runs);
+    for (int k = 0; k < n_runs; k++) {
+        pg_tensor xs[PG_MAX_PARAMS];
+        int at[PG_MAX_PARAMS], n = 0;
+        for (int i = runs[k].first; i <= runs[k].last; i++, n++) {
+            xs[n] = st->grads[i];
+            at[n] = (int)(set->params[i].offset - set->params[runs[k].first].offset);
+        }
+        run_grads[k] = grads_buffer ? run_external(g, set, grads_buffer, runs[k])
+                                    : pg_pack(g, n, xs, at, run_floats(set, runs[k]));
+        pg_tensor sq = pg_sum(g, pg_square(g, run_grads[k]));
+        st->grad_sq = st->grad_sq < 0 ? sq : pg_add(g, st->grad_sq, sq);
+    }
+    return n_runs;
+}
+
+/* One optimizer update per run of parameters with gradients; skipped on the
+ * device when the squared norm is not finite. */
+static void updates_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, pg_step *st,
+                        const pg_param_set *set, const param_run *runs, const pg_tensor *run_grads,
+                        int n_runs) {
+    int disc = st->discriminator;
+    const pg_loss *row = &pg_losses[o->loss];
+    for (int k = 0; k < n_runs; k++) {
+        pg_tensor p = run_external(g, set, disc ? &s->D : &s->G, runs[k]);
+        pg_tensor v = run_external(g, set, disc ? &s->D_v : &s->G_v, runs[k]);
         if ((disc ? row->d_opt : row->g_opt) == PG_OPT_RMSPROP) {
-            pg_rmsprop(g, net->t[i], st->grads[i], v.t[i], st->lr, st->grad_sq, 0.99f, 1e-8f);
-            if (disc && row->clip_d) pg_clip(g, net->t[i], o->wgan_clip);
+            pg_rmsprop(g, p, run_grads[k], v, st->lr, st->grad_sq, 0.99f, 1e-8f);
+            if (disc && row->clip_d) pg_clip(g, p, o->wgan_clip);
         } else {
-            pg_adam(g, net->t[i], st->grads[i], m.t[i], v.t[i], st->lr, st->grad_sq, o->adam_beta1,
-                    o->adam_beta2, o->adam_eps);
+            pg_tensor m = run_external(g, set, disc ? &s->D_m : &s->G_m, runs[k]);
+            pg_adam(g, p, run_grads[k], m, v, st->lr, st->grad_sq, o->adam_beta1, o->adam_beta2,
+                    o->adam_eps);
         }
     }
 }
 
-/* Gs follows G after every D step (beta 0: Gs is a copy of G). */
-static void ema_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, const pg_step *st,
-                    const pg_net *G) {
-    pg_net Gs;
-    pg_net_bind(g, &s->gset, &s->Gs, 0, &Gs);
-    for (int i = 0; i < s->gset.count; i++)
-        if (s->gset.params[i].resolution <= st->res) pg_ema(g, Gs.t[i], G->t[i], o->ema_beta);
+/* Gs follows G after every D step (beta 0: Gs is a copy of G), one update per
+ * run of G's parameters up to the step's resolution (G's registry is ordered
+ * by resolution, so that is one run). */
+static void ema_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, const pg_step *st) {
+    int use[PG_MAX_PARAMS];
+    param_run runs[PG_MAX_PARAMS];
+    for (int i = 0; i < s->gset.count; i++) use[i] = s->gset.params[i].resolution <= st->res;
+    int n_runs = runs_find(&s->gset, use, runs);
+    for (int k = 0; k < n_runs; k++)
+        pg_ema(g, run_external(g, &s->gset, &s->Gs, runs[k]),
+               run_external(g, &s->gset, &s->G, runs[k]), o->ema_beta);
 }
 
 /* Builds the step's graph; plans and records it, or (measure != NULL) only
@@ -125,14 +190,12 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     per_sample = loss_build(g, o, &D, st, fakes);
     st->loss = pg_mean(g, per_sample, 15);
     PG_TRY(pg_grad(g, st->loss, -1, trained->set->count, trained->t, st->grads));
-    for (int i = 0; i < trained->set->count; i++) {
-        if (st->grads[i] < 0) continue;
-        pg_tensor sq = pg_sum(g, pg_square(g, st->grads[i]));
-        st->grad_sq = st->grad_sq < 0 ? sq : pg_add(g, st->grad_sq, sq);
-    }
+    param_run runs[PG_MAX_PARAMS];
+    pg_tensor run_grads[PG_MAX_PARAMS];
+    int n_runs = grads_gather(g, trained->set, NULL, st, runs, run_grads);
     if (st->updates) {
-        updates_add(g, o, s, st, trained);
-        if (st->discriminator) ema_add(g, o, s, st, &G);
+        updates_add(g, o, s, st, trained->set, runs, run_grads, n_runs);
+        if (st->discriminator) ema_add(g, o, s, st);
     }
     pg_tensor outs[8 + PG_MAX_PARAMS];
     int n = 0;
@@ -189,21 +252,17 @@ pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_trai
 static pg_status update_build(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                               const pg_vk_buffer *grads_buffer, const int *used, pg_step *st) {
     pg_graph *g = st->graph;
-    pg_net G, D, grads;
-    pg_net_bind(g, &s->gset, &s->G, 0, &G);
-    pg_net_bind(g, &s->dset, &s->D, 0, &D);
-    const pg_net *trained = st->discriminator ? &D : &G;
-    pg_net_bind(g, trained->set, grads_buffer, 0, &grads);
+    const pg_param_set *set = st->discriminator ? &s->dset : &s->gset;
+    pg_net grads;
+    pg_net_bind(g, set, grads_buffer, 0, &grads);
     st->lr = pg_input(g, "lr_t", 1, 1, 1, 1);
-    for (int i = 0; i < trained->set->count; i++) {
-        st->grads[i] = used[i] ? grads.t[i] : -1;
-        if (!used[i]) continue;
-        pg_tensor sq = pg_sum(g, pg_square(g, st->grads[i]));
-        st->grad_sq = st->grad_sq < 0 ? sq : pg_add(g, st->grad_sq, sq);
-    }
+    for (int i = 0; i < set->count; i++) st->grads[i] = used[i] ? grads.t[i] : -1;
+    param_run runs[PG_MAX_PARAMS];
+    pg_tensor run_grads[PG_MAX_PARAMS];
+    int n_runs = grads_gather(g, set, grads_buffer, st, runs, run_grads);
     if (st->grad_sq < 0) return PG_FAIL(PG_ERR_INVALID, "an update step without gradients");
-    updates_add(g, o, s, st, trained);
-    if (st->discriminator) ema_add(g, o, s, st, &G);
+    updates_add(g, o, s, st, set, runs, run_grads, n_runs);
+    if (st->discriminator) ema_add(g, o, s, st);
     return pg_plan_create(ctx, g, &st->grad_sq, 1, &st->plan);
 }
 

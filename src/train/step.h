@@ -34,7 +34,8 @@ pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train
                          int batch, int fading, int discriminator, int updates, pg_step *out);
 /* The optimizer half of a step whose gradients were computed in parts (ranks,
  * micro-batches) and summed on the host into grads_buffer (host-visible, laid
- * out as the trained network's parameters); used[i]: parameter i has a
+ * out as the trained network's parameters, zeros between tensors: its norm is
+ * taken over ranges of it); used[i]: parameter i has a
  * gradient in this phase. Outputs grad_sq (the global squared norm). */
 pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                                 int res, int discriminator, const pg_vk_buffer *grads_buffer,

@@ -385,6 +385,14 @@ static void ref_softmax(const pg_graph *g, const pg_node *n, double *out, double
     }
 }
 
+/* pack: the previous pack (or zeros) with the member at its place. */
+static void ref_pack(const pg_graph *g, const pg_node *n, double *out, double **in) {
+    int last = n->n_inputs - 1;
+    size_t total = numel(n->shape), count = numel(shape_of(g, n, last));
+    for (size_t i = 0; i < total; i++) out[i] = last ? in[0][i] : 0.0;
+    memcpy(out + n->iparams[0], in[last], count * sizeof *out);
+}
+
 /* The optimizers write into their external inputs (the caller's leaf arrays). */
 static void ref_optimizer(const pg_graph *g, const pg_node *n, double *out, double **in) {
     (void)out;
@@ -461,6 +469,7 @@ const ref_op_fn ref_ops[PG_OP_COUNT] = {
     [PG_OP_RESIZE_BILINEAR] = ref_resize,
     [PG_OP_RESIZE_BILINEAR_GRAD] = ref_resize,
     [PG_OP_SOFTMAX] = ref_softmax,
+    [PG_OP_PACK] = ref_pack,
 };
 _Static_assert(sizeof ref_ops / sizeof ref_ops[0] == PG_OP_COUNT, "every op needs a reference");
 
