@@ -327,11 +327,12 @@ static pg_status packs_setup(pg_plan *p, const char *needed, int *last_use) {
         const pg_node *nd = &p->nodes[i];
         if (!needed[i] || nd->op != PG_OP_PACK) continue;
         int last = nd->n_inputs - 1, r = p->root[i], m = p->root[nd->inputs[last]];
-        if ((last && readers[nd->inputs[0]] > 1) || p->pack_of[m] >= 0 || m == r)
+        if ((last && readers[nd->inputs[0]] > 1) || p->pack_of[m] >= 0 || m == r ||
+            node_bytes(&p->nodes[m]) != node_bytes(&p->nodes[nd->inputs[last]]))
             st = PG_FAIL(PG_ERR_INVALID,
                          "pack node %d (%s): an earlier node of its chain is read, or its "
-                         "member's bytes are packed twice; build packs with pg_pack and read "
-                         "only the node it returns",
+                         "member's bytes are packed twice or belong to a larger node; build "
+                         "packs with pg_pack and read only the node it returns",
                          i, nd->name);
         p->pack_of[m] = r;
         p->pack_at[m] = 4ull * (uint64_t)nd->iparams[0];
