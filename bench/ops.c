@@ -3,8 +3,8 @@
  * GB/s and the fraction of the device's peak (roofline). Each kernel is first
  * spot-checked against a float64 dot product, then timed with GPU timestamps
  * (wall clock where the device has none). $PROGAN_CONV picks the variant.
- * usage: bench_ops [--batch N (0: the paper's per resolution)] [--device N]
- *        [--max-res R] [--min-res R] [--reps N] [--peak-gflops X] [--peak-gbps Y] */
+ * usage: bench_ops [--preset paper|small] [--batch N (0: the preset's per resolution)]
+ *        [--device N] [--max-res R] [--min-res R] [--reps N] [--peak-gflops X] [--peak-gbps Y] */
 #include "graph/graph.h"
 
 #include <math.h>
@@ -18,7 +18,10 @@ typedef struct {
 
 static const shape_row progan_shapes[] = {{4, 512, 128}, {8, 512, 128}, {16, 512, 128},
                                           {32, 512, 64}, {64, 256, 32}, {128, 128, 16},
-                                          {256, 64, 8},  {512, 32, 4},  {1024, 16, 4}};
+                                          {256, 64, 8},  {512, 32, 4},  {1024, 16, 4}, {0}};
+/* The small preset (fmap_base 128, fmap_max 32) at bench_step's batch 16: the
+ * 8-32 channel layers where per-dispatch and per-load costs dominate. */
+static const shape_row small_shapes[] = {{4, 32, 16}, {8, 32, 16}, {16, 16, 16}, {32, 8, 16}, {0}};
 
 enum { OP_CONV, OP_INPUT_GRAD, OP_WEIGHT_GRAD, OP_DENSE_G, OP_DENSE_D };
 static const char *op_names[] = {"conv2d", "conv2d_input_grad", "conv2d_weight_grad",
@@ -164,10 +167,13 @@ static int bench_one(pg_vk_context *ctx, peak pk, int op, int batch, int r, int 
 
 int main(int argc, char **argv) {
     int batch = 0, device = -1, max_res = 1024, min_res = 4, reps = 10;
+    const shape_row *shapes = progan_shapes;
     double peak_gflops = 0, peak_gbps = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (v && !strcmp(argv[i], "--batch"))
+        if (v && !strcmp(argv[i], "--preset") && (!strcmp(v, "paper") || !strcmp(v, "small")))
+            shapes = !strcmp(v, "small") ? small_shapes : progan_shapes, i++;
+        else if (v && !strcmp(argv[i], "--batch"))
             batch = atoi(v), i++;
         else if (v && !strcmp(argv[i], "--device"))
             device = atoi(v), i++;
@@ -182,8 +188,8 @@ int main(int argc, char **argv) {
         else if (v && !strcmp(argv[i], "--peak-gbps"))
             peak_gbps = atof(v), i++;
         else {
-            fprintf(stderr, "usage: bench_ops [--batch N (0: the paper's per resolution)] "
-                            "[--device N] [--max-res R] [--min-res R] [--reps N] "
+            fprintf(stderr, "usage: bench_ops [--preset paper|small] [--batch N (0: the "
+                            "preset's per resolution)] [--device N] [--max-res R] [--min-res R] [--reps N] "
                             "[--peak-gflops X] [--peak-gbps Y]\n");
             return 2;
         }
@@ -197,8 +203,7 @@ int main(int argc, char **argv) {
     pg_device_peak(ctx->info.name, &pk.gflops, &pk.gbps);
     if (peak_gflops > 0) pk = (peak){peak_gflops, peak_gbps};
     int failures = 0;
-    for (size_t s = 0; s < sizeof progan_shapes / sizeof progan_shapes[0]; s++) {
-        const shape_row *row = &progan_shapes[s];
+    for (const shape_row *row = shapes; row->res; row++) {
         if (row->res > max_res || row->res < min_res) continue;
         int n = batch > 0 ? batch : row->batch;
         for (int op = OP_CONV; op <= (row->res == 4 ? OP_DENSE_D : OP_WEIGHT_GRAD); op++)
