@@ -20,7 +20,8 @@
 // No lane returns early (only whole workgroups past the wrapped grid do, before
 // any load) and out-of-range lanes load clamped, valid addresses,
 // so every load stays in uniform control flow; only the stores are masked.
-// VEC: the reduction channel count is a multiple of 4 (vec4 steps, no tail).
+// VEC: the reduction channel count (MODE 0/1) or Ci (MODE 2) is a multiple of 4:
+// vec4 loads of A, no tail.
 // The summation order is fixed, so results are bitwise reproducible.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_ballot : require
@@ -37,6 +38,10 @@ layout(constant_id = 6) const uint SGC = 8;  // lanes that share B loads (power 
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
+// the same binding seen as vec4s: with VEC the reduction channels are a multiple
+// of 4 and every tensor starts 16-byte aligned, so one lane-varying load
+// fetches 4 channels (on lavapipe one gather instead of four)
+layout(std430, binding = 1) readonly buffer A4 { vec4 a4[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
 
 layout(push_constant) uniform Push {
@@ -75,6 +80,13 @@ float acc[TM][TN];
         for (uint t = 0; t < TM; t++) acc[t][q * SGC + J] = fma(av[t], bj, acc[t][q * SGC + J]); \
     }
 #define ALL16(S) S(0) S(1) S(2) S(3) S(4) S(5) S(6) S(7) S(8) S(9) S(10) S(11) S(12) S(13) S(14) S(15)
+
+// The output row of a lane's accumulator slot t: rows m0 + lane + t * WG, or for
+// the vec4 weight gradient 4 consecutive rows per group of 4 slots.
+uint row_of(uint m0, uint lane, uint t) {
+    if (MODE == PG_CONV_WEIGHT_GRAD && VEC != 0) return m0 + (lane + (t / 4) * WG) * 4 + t % 4;
+    return m0 + lane + t * WG;
+}
 
 void main() {
     uint group = linear_group_id();
@@ -120,7 +132,9 @@ void main() {
                     vec4 av[TM];
                     for (uint t = 0; t < TM; t++) {
                         uint s = src[t] + k;
-                        av[t] = ok[t] ? vec4(a[s], a[s + 1], a[s + 2], a[s + 3]) : vec4(0.0);
+                        av[t] = !ok[t]  ? vec4(0.0)
+                                : VEC != 0 ? a4[s / 4]
+                                           : vec4(a[s], a[s + 1], a[s + 2], a[s + 3]);
                     }
                     uint r = tap + k * bstep;
                     for (uint q = 0; q < NQ; q++) {
@@ -141,11 +155,14 @@ void main() {
                     }
             }
     } else {
-        // rows m = tap * Ci + ci; columns co; reduce over every pixel
-        int oy[TM], ox[TM];
-        uint ch[TM];
-        for (uint t = 0; t < TM; t++) {
-            uint m = min(m0 + lane + t * WG, pc.rows - 1);
+        // rows m = tap * Ci + ci; columns co; reduce over every pixel. With VEC
+        // (Ci % 4 == 0, TM % 4 == 0) slot t of a lane is row group t / 4 of 4
+        // consecutive channels of one tap (row_of), read as one vec4.
+        const uint TG = VEC != 0 ? TM / 4 : TM;  // A loads per pixel
+        int oy[TG], ox[TG];
+        uint ch[TG];
+        for (uint t = 0; t < TG; t++) {
+            uint m = min(row_of(m0, lane, VEC != 0 ? 4 * t : t), pc.rows - (VEC != 0 ? 4 : 1));
             ch[t] = m % pc.ci;
             uint tap = m / pc.ci;
             oy[t] = int(tap / K) - P;
@@ -160,13 +177,17 @@ void main() {
         uint n = p0 / (pc.w * pc.h);
         for (uint pix = p0; pix < p1; pix++) {
             float av[TM];
-            for (uint t = 0; t < TM; t++) {
+            for (uint t = 0; t < TG; t++) {
                 int sy = yy + oy[t], sx = xx + ox[t];
                 bool ok = sy >= 0 && sy < int(pc.h) && sx >= 0 && sx < int(pc.w);
                 sy = clamp(sy, 0, int(pc.h) - 1);
                 sx = clamp(sx, 0, int(pc.w) - 1);
                 uint s = ((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci + ch[t];
-                av[t] = ok ? a[s] : 0.0;
+                if (VEC != 0) {
+                    vec4 v = ok ? a4[s / 4] : vec4(0.0);
+                    av[4 * t] = v.x, av[4 * t + 1] = v.y, av[4 * t + 2] = v.z, av[4 * t + 3] = v.w;
+                } else
+                    av[t] = ok ? a[s] : 0.0;
             }
             uint r = pix * pc.co;
             for (uint q = 0; q < NQ; q++) {
@@ -184,7 +205,7 @@ void main() {
     }
 
     for (uint t = 0; t < TM; t++) {
-        uint m = m0 + lane + t * WG;
+        uint m = row_of(m0, lane, t);
         if (m < pc.rows)
             for (uint j = 0; j < TN; j++)
                 if (c0 + j < pc.cols)

@@ -16,11 +16,21 @@ layout(constant_id = PG_SPEC_CODE) const uint OPCODE = 0;
 layout(constant_id = 2) const uint INDEX_A = 0;
 layout(constant_id = 3) const uint INDEX_B = 0;
 layout(constant_id = 4) const uint INDEX_C = 0;
+// VEC4: each lane computes 4 consecutive outputs through vec4 views of the
+// buffers (one lane-varying load per operand instead of four: on lavapipe each
+// is a loop over the SIMD lanes). Set only when the count is a multiple of 4
+// and every operand is indexed by mode 1, 3, 2 with C % 4 == 0, or 4 with
+// H*W*C % 4 == 0, so 4 consecutive outputs read 4 consecutive values or one.
+layout(constant_id = 5) const uint VEC4 = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
 layout(std430, binding = 3) readonly buffer C { float c[]; };
+layout(std430, binding = 0) writeonly buffer Out4 { vec4 y4[]; };
+layout(std430, binding = 1) readonly buffer A4 { vec4 a4[]; };
+layout(std430, binding = 2) readonly buffer B4 { vec4 b4[]; };
+layout(std430, binding = 3) readonly buffer C4 { vec4 c4[]; };
 
 layout(push_constant) uniform Push {
     uvec4 shape;      // out N, H, W, C
@@ -29,7 +39,28 @@ layout(push_constant) uniform Push {
     uint count;
 } pc;
 
+const bool USES_A = OPCODE != PG_EW_FILL;
+const bool USES_B = OPCODE == PG_EW_ADD || OPCODE == PG_EW_SUB || OPCODE == PG_EW_MUL ||
+                    OPCODE == PG_EW_LEAKY_RELU_GRAD || OPCODE == PG_EW_LERP;
+const bool USES_C = OPCODE == PG_EW_LERP;
 
+// The op on one element; vb and vc are meaningful only where USES_B / USES_C.
+float apply(float va, float vb, float vc) {
+    if (OPCODE == PG_EW_COPY) return va;
+    if (OPCODE == PG_EW_FILL) return pc.p0;
+    if (OPCODE == PG_EW_SCALE) return va * pc.p0 + pc.p1;
+    if (OPCODE == PG_EW_SQUARE) return va * va;
+    if (OPCODE == PG_EW_SQRT) return sqrt(va);
+    if (OPCODE == PG_EW_RSQRT) return inversesqrt(va);
+    if (OPCODE == PG_EW_LEAKY_RELU) return va > 0.0 ? va : va * pc.p0;
+    if (OPCODE == PG_EW_SOFTPLUS) return max(va, 0.0) + log(1.0 + exp(-abs(va)));
+    if (OPCODE == PG_EW_SIGMOID) return 1.0 / (1.0 + exp(-va));
+    if (OPCODE == PG_EW_ADD) return va + vb;
+    if (OPCODE == PG_EW_SUB) return va - vb;
+    if (OPCODE == PG_EW_MUL) return va * vb;
+    if (OPCODE == PG_EW_LEAKY_RELU_GRAD) return vb > 0.0 ? va : va * pc.p0;
+    return va + (vb - va) * vc;  // PG_EW_LERP
+}
 
 uint operand_index(uint mode, uint i, uvec4 at, uvec4 stride) {
     if (mode == 1) return i;
@@ -39,7 +70,23 @@ uint operand_index(uint mode, uint i, uvec4 at, uvec4 stride) {
     return at.x * stride.x + at.y * stride.y + at.z * stride.z + at.w * stride.w;
 }
 
+// The 4 values of an operand for outputs 4*i4 .. 4*i4+3 (VEC4 only).
+#define LOAD4(MODE, BUF, BUF4, I4)                                         \
+    (MODE == 1   ? BUF4[I4]                                               \
+     : MODE == 2 ? BUF4[(I4) % (pc.shape.w / 4)]                          \
+                 : vec4(BUF[operand_index(MODE, 4 * (I4), uvec4(0), uvec4(0))]))
+
 void main() {
+    if (VEC4 != 0) {
+        uint i4 = linear_thread_id(WG);
+        if (i4 >= pc.count / 4) return;
+        vec4 va = USES_A ? LOAD4(INDEX_A, a, a4, i4) : vec4(0.0);
+        vec4 vb = USES_B ? LOAD4(INDEX_B, b, b4, i4) : vec4(0.0);
+        vec4 vc = USES_C ? LOAD4(INDEX_C, c, c4, i4) : vec4(0.0);
+        y4[i4] = vec4(apply(va.x, vb.x, vc.x), apply(va.y, vb.y, vc.y), apply(va.z, vb.z, vc.z),
+                      apply(va.w, vb.w, vc.w));
+        return;
+    }
     uint i = linear_thread_id(WG);
     if (i >= pc.count) return;
     uvec4 at = uvec4(0);
@@ -49,29 +96,8 @@ void main() {
         uint row = r % pc.shape.y, n = r / pc.shape.y;
         at = uvec4(n, row, x, ch);
     }
-    uint ia = operand_index(INDEX_A, i, at, pc.stride_a);
-    float va = OPCODE == PG_EW_FILL ? 0.0 : a[ia];
-    float result;
-    if (OPCODE == PG_EW_COPY) result = va;
-    else if (OPCODE == PG_EW_FILL) result = pc.p0;
-    else if (OPCODE == PG_EW_SCALE) result = va * pc.p0 + pc.p1;
-    else if (OPCODE == PG_EW_SQUARE) result = va * va;
-    else if (OPCODE == PG_EW_SQRT) result = sqrt(va);
-    else if (OPCODE == PG_EW_RSQRT) result = inversesqrt(va);
-    else if (OPCODE == PG_EW_LEAKY_RELU) result = va > 0.0 ? va : va * pc.p0;
-    else if (OPCODE == PG_EW_SOFTPLUS) result = max(va, 0.0) + log(1.0 + exp(-abs(va)));
-    else if (OPCODE == PG_EW_SIGMOID) result = 1.0 / (1.0 + exp(-va));
-    else {
-        uint ib = operand_index(INDEX_B, i, at, pc.stride_b);
-        float vb = b[ib];
-        if (OPCODE == PG_EW_ADD) result = va + vb;
-        else if (OPCODE == PG_EW_SUB) result = va - vb;
-        else if (OPCODE == PG_EW_MUL) result = va * vb;
-        else if (OPCODE == PG_EW_LEAKY_RELU_GRAD) result = vb > 0.0 ? va : va * pc.p0;
-        else {
-            uint ic = operand_index(INDEX_C, i, at, pc.stride_c);
-            result = va + (vb - va) * c[ic];
-        }
-    }
-    y[i] = result;
+    float va = USES_A ? a[operand_index(INDEX_A, i, at, pc.stride_a)] : 0.0;
+    float vb = USES_B ? b[operand_index(INDEX_B, i, at, pc.stride_b)] : 0.0;
+    float vc = USES_C ? c[operand_index(INDEX_C, i, at, pc.stride_c)] : 0.0;
+    y[i] = apply(va, vb, vc);
 }

@@ -415,6 +415,13 @@ int main(void) {
     case_binary(PG_OP_SUB, s_sample, s_full, 202);
     case_binary(PG_OP_MUL, s_full, s_row, 203);
     case_binary(PG_OP_MUL, s_full, s_full, 204);
+    /* the elementwise shader's VEC4 path (4 outputs per lane) with a channel
+     * vector and a per-sample operand, and a count that is not a multiple of 4 */
+    const int s_c8[4] = {2, 3, 5, 8}, s_b8[4] = {1, 1, 1, 8}, s_n2[4] = {2, 1, 1, 1},
+              s_odd[4] = {1, 3, 1, 7};
+    case_binary(PG_OP_ADD, s_c8, s_b8, 205);
+    case_binary(PG_OP_SUB, s_n2, s_c8, 206);
+    case_binary(PG_OP_MUL, s_odd, s_odd, 207);
     case_unary("square", 0, 210);
     case_unary("sqrt", 1, 211);
     case_unary("rsqrt", 2, 212);

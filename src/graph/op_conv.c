@@ -152,11 +152,19 @@ typedef struct {
     uint32_t sgc;        /* lanes of a subgroup that share the column loads */
 } gemm_tile;
 
+/* Workgroups a dispatch should have so every compute unit gets work: a layer
+ * of the small preset is one or two tiles, which on a CPU driver means one or
+ * two busy cores. Unknown devices: 1 (no extra splitting). */
+static uint64_t target_groups(const pg_vk_info *info) {
+    return info->compute_units ? 2 * (uint64_t)info->compute_units : 1;
+}
+
 /* Tiles for `rows` x `cols` outputs: rows across lanes, columns in registers.
  * CPU drivers (lavapipe): every lane-varying load is a loop over the SIMD lanes,
  * so the tile is as large as the measurements allowed (8 rows x 32 columns per
  * lane, accumulators partly spilled); GPUs get a smaller, register-resident
- * tile (not tuned: no GPU was available; a shared-memory variant belongs there). */
+ * tile (not tuned: no GPU was available; a shared-memory variant belongs there).
+ * Workgroups shrink (down to a subgroup) until the grid fills the device. */
 static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t cols) {
     int cpu = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     gemm_tile t = {64, cpu ? 8 : 4, cpu ? 32 : 16, 8};
@@ -165,9 +173,23 @@ static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t col
     if (!info->subgroup_ballot || t.sgc > info->subgroup_min) t.sgc = 1;
     while (t.tn > t.sgc && t.tn / 2 >= cols) t.tn /= 2;
     if (t.tn < t.sgc) t.sgc = t.tn;
-    uint64_t lanes = (rows + t.tm - 1) / t.tm;
-    while (t.wg > sub && t.wg / 2 >= lanes) t.wg /= 2;
+    uint64_t lanes = (rows + t.tm - 1) / t.tm, col_tiles = (cols + t.tn - 1) / t.tn;
+    while (t.wg > sub &&
+           (t.wg / 2 >= lanes || ((lanes + t.wg - 1) / t.wg) * col_tiles < target_groups(info)))
+        t.wg /= 2;
     return t;
+}
+
+/* Pixels per chunk of a weight gradient (the reduction over every pixel):
+ * at most PG_MAX_LOOP_TRIPS / 4 (llvmpipe's loop limit), and small enough that
+ * the chunks times the output tiles fill the device, but not below 256 pixels
+ * (each chunk writes a full set of partial sums). */
+static uint64_t weight_grad_chunk(const pg_vk_info *info, uint64_t pixels, uint64_t tiles) {
+    uint64_t chunk = PG_MAX_LOOP_TRIPS / 4, want = target_groups(info);
+    uint64_t splits = (pixels + chunk - 1) / chunk;
+    if (splits * tiles < want) splits = (want + tiles - 1) / tiles;
+    chunk = (pixels + splits - 1) / splits;
+    return chunk < 256 ? PG_MIN(pixels, 256) : chunk;
 }
 
 /* The conv and matmul shaders declare subgroup ballot (for subgroupBroadcast);
@@ -218,7 +240,8 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->key.spec[2] = (uint32_t)k;
     d->key.spec[3] = tile.tm;
     d->key.spec[4] = tile.tn;
-    d->key.spec[5] = mode != PG_CONV_WEIGHT_GRAD && reduce % 4 == 0;
+    d->key.spec[5] =
+        mode == PG_CONV_WEIGHT_GRAD ? ci % 4 == 0 && tile.tm % 4 == 0 : reduce % 4 == 0;
     d->key.spec[6] = tile.sgc;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
@@ -235,10 +258,13 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[7] = (uint32_t)cols;
     d->push[8] = (uint32_t)col_tiles;
     d->push[9] = (uint32_t)row_tiles;
-    /* The weight gradient sums over every pixel: chunks of at most PG_MAX_LOOP_TRIPS
-     * pixels write partial sums to the scratch, and a reduce pass adds them. */
-    uint64_t pixels = (uint64_t)a[0] * a[1] * a[2], chunk = PG_MAX_LOOP_TRIPS / 4;
-    uint64_t splits = mode == PG_CONV_WEIGHT_GRAD ? (pixels + chunk - 1) / chunk : 1;
+    /* The weight gradient sums over every pixel: chunks of pixels write partial
+     * sums to the scratch, and a reduce pass adds them. */
+    uint64_t pixels = (uint64_t)a[0] * a[1] * a[2];
+    uint64_t chunk = mode == PG_CONV_WEIGHT_GRAD
+                         ? weight_grad_chunk(info, pixels, row_tiles * col_tiles)
+                         : pixels;
+    uint64_t splits = (pixels + chunk - 1) / chunk;
     d->push[10] = (uint32_t)(splits > 1 ? chunk : pixels);
     d->push[11] = (uint32_t)(row_tiles * col_tiles * splits);
     pg_dispatch_grid(info, row_tiles * col_tiles * splits, d->groups);

@@ -2,6 +2,7 @@
  * constructors with their shape rules, dispatch builders and VJP rules. */
 #include "graph/ops.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static uint32_t float_bits(float f) {
@@ -173,11 +174,26 @@ static uint32_t operand_mode(const int s[4], const int out[4]) {
     return 0;
 }
 
+/* Whether 4 consecutive outputs of an operand indexed by `mode` read 4
+ * consecutive values (modes 1, 2 with C % 4 == 0) or one (3, 4 with a
+ * per-sample size that is a multiple of 4): the shader's VEC4 path. */
+static int operand_vec4(uint32_t mode, const int out[4]) {
+    return mode == 1 || mode == 3 || (mode == 2 && out[3] % 4 == 0) ||
+           (mode == 4 && (out[1] * out[2] * out[3]) % 4 == 0);
+}
+
+/* $PROGAN_EW_VEC4=0 keeps every elementwise op on the scalar path (tests run
+ * both on the same cases). */
+static int vec4_allowed(void) {
+    const char *v = getenv("PROGAN_EW_VEC4");
+    return !v || strcmp(v, "0") != 0;
+}
+
 static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                    uint32_t opcode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
     pg_dispatch_init(d, PG_SHADER_ELEMENTWISE, 4);
-    d->key.spec_count = 5;
+    d->key.spec_count = 6;
     d->key.spec[PG_SPEC_CODE] = opcode;
     for (int k = 0; k < 3; k++)
         d->key.spec[2 + k] =
@@ -193,7 +209,10 @@ static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg
     d->push[17] = float_bits(n->fparams[1]);
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
     d->push[18] = (uint32_t)count;
-    pg_dispatch_lanes(info, d, PG_WG, count);
+    int vec4 = count % 4 == 0 && vec4_allowed();
+    for (int k = 0; k < 3; k++) vec4 = vec4 && operand_vec4(d->key.spec[2 + k], n->shape);
+    d->key.spec[5] = (uint32_t)vec4;
+    pg_dispatch_lanes(info, d, PG_WG, vec4 ? count / 4 : count);
     return PG_OK;
 }
 

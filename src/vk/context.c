@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int validation_messages;
 
@@ -21,13 +22,14 @@ const char *pg_vk_result_name(VkResult r) {
         N(VK_NOT_READY)
         N(VK_TIMEOUT)
         N(VK_INCOMPLETE)
-        N(VK_ERROR_OUT_OF_HOST_MEMORY) N(VK_ERROR_OUT_OF_DEVICE_MEMORY)
-            N(VK_ERROR_INITIALIZATION_FAILED) N(VK_ERROR_DEVICE_LOST) N(VK_ERROR_MEMORY_MAP_FAILED)
-                N(VK_ERROR_LAYER_NOT_PRESENT) N(VK_ERROR_EXTENSION_NOT_PRESENT)
-                    N(VK_ERROR_FEATURE_NOT_PRESENT) N(VK_ERROR_INCOMPATIBLE_DRIVER)
-                        N(VK_ERROR_TOO_MANY_OBJECTS) N(VK_ERROR_FORMAT_NOT_SUPPORTED)
-                            N(VK_ERROR_FRAGMENTED_POOL) N(VK_ERROR_OUT_OF_POOL_MEMORY)
-                                N(VK_ERROR_INVALID_SHADER_NV) N(VK_ERROR_UNKNOWN)
+        N(VK_ERROR_OUT_OF_HOST_MEMORY)
+        N(VK_ERROR_OUT_OF_DEVICE_MEMORY) N(VK_ERROR_INITIALIZATION_FAILED) N(VK_ERROR_DEVICE_LOST)
+            N(VK_ERROR_MEMORY_MAP_FAILED) N(VK_ERROR_LAYER_NOT_PRESENT)
+                N(VK_ERROR_EXTENSION_NOT_PRESENT) N(VK_ERROR_FEATURE_NOT_PRESENT)
+                    N(VK_ERROR_INCOMPATIBLE_DRIVER) N(VK_ERROR_TOO_MANY_OBJECTS)
+                        N(VK_ERROR_FORMAT_NOT_SUPPORTED) N(VK_ERROR_FRAGMENTED_POOL)
+                            N(VK_ERROR_OUT_OF_POOL_MEMORY) N(VK_ERROR_INVALID_SHADER_NV)
+                                N(VK_ERROR_UNKNOWN)
 #undef N
                                     default : return "VkResult(unknown)";
     }
@@ -259,6 +261,11 @@ static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
     info->has_cooperative_matrix = has_extension(ext, n_ext, "VK_KHR_cooperative_matrix") ||
                                    has_extension(ext, n_ext, "VK_NV_cooperative_matrix");
     info->compute_units = compute_units_query(pd, ext, n_ext);
+    /* a CPU driver (lavapipe) runs one workgroup per host thread, one thread per core */
+    if (!info->compute_units && info->type == VK_PHYSICAL_DEVICE_TYPE_CPU) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        info->compute_units = cores > 0 ? (uint32_t)cores : 1;
+    }
     free(ext);
 
     VkPhysicalDeviceMemoryProperties mp;
