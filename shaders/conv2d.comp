@@ -43,6 +43,9 @@ layout(std430, binding = 1) readonly buffer A { float a[]; };
 // fetches 4 channels (on lavapipe one gather instead of four)
 layout(std430, binding = 1) readonly buffer A4 { vec4 a4[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
+// MODE 1 with VEC: w[tap][ci][co] is contiguous along the reduction (co), so a
+// B step is one vec4 load too
+layout(std430, binding = 2) readonly buffer B4 { vec4 b4[]; };
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co;
@@ -139,7 +142,9 @@ void main() {
                     uint r = tap + k * bstep;
                     for (uint q = 0; q < NQ; q++) {
                         uint o = r + cb[q];
-                        vec4 bq = vec4(b[o], b[o + bstep], b[o + 2 * bstep], b[o + 3 * bstep]);
+                        vec4 bq = MODE == PG_CONV_INPUT_GRAD && VEC != 0
+                                      ? b4[o / 4]
+                                      : vec4(b[o], b[o + bstep], b[o + 2 * bstep], b[o + 3 * bstep]);
                         ALL16(STEP4)
                     }
                 }
