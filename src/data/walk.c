@@ -131,7 +131,8 @@ pg_status pg_walk_list_create(const char *src_dir, pg_walk_list *out) {
         pg_walk_list_destroy(out);
         return s;
     }
-    qsort(out->files, (size_t)out->count, sizeof *out->files, cmp_rel);
+    if (out->count > 1) /* an empty folder has no array: qsort(NULL) is UB */
+        qsort(out->files, (size_t)out->count, sizeof *out->files, cmp_rel);
     return PG_OK;
 }
 

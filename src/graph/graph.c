@@ -82,6 +82,10 @@ pg_tensor pg_node_add(pg_graph *g, pg_op op, int n_inputs, const pg_tensor *inpu
         if (shape[i] < 1)
             return PG_GRAPH_FAIL(g, "%s: shape %s has an empty axis", pg_ops[op].name,
                                  pg_shape_str(shape));
+    /* shape often points into g->nodes (a caller passing an input's shape),
+     * which the realloc below may move: copy it first */
+    int dims[4];
+    memcpy(dims, shape, sizeof dims);
     if (g->count == g->capacity) {
         int cap = g->capacity ? g->capacity * 2 : 256;
         pg_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
@@ -94,7 +98,7 @@ pg_tensor pg_node_add(pg_graph *g, pg_op op, int n_inputs, const pg_tensor *inpu
     n->op = op;
     n->n_inputs = n_inputs;
     for (int i = 0; i < n_inputs; i++) n->inputs[i] = inputs[i];
-    memcpy(n->shape, shape, sizeof n->shape);
+    memcpy(n->shape, dims, sizeof n->shape);
     snprintf(n->name, sizeof n->name, "%s", pg_ops[op].name);
     return g->count++;
 }

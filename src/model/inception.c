@@ -285,6 +285,14 @@ static const pg_safetensors_tensor *expect(const pg_safetensors_reader *r, const
     return NULL;
 }
 
+/* Element i of a float32 tensor in a safetensors file: the data of a file from
+ * anyone need not be 4-byte aligned, so it is copied, never dereferenced. */
+static double f32_at(const void *data, size_t i) {
+    float v;
+    memcpy(&v, (const char *)data + 4 * i, sizeof v);
+    return v;
+}
+
 /* Folds layer l's conv + BN (or fc) from r into the arena; notes problems. */
 static void fold_layer(pg_inception *net, const inception_layer *l, const pg_safetensors_reader *r,
                        name_list *missing, name_list *wrong) {
@@ -301,17 +309,16 @@ static void fold_layer(pg_inception *net, const inception_layer *l, const pg_saf
         have &= bn[k] != NULL;
     }
     if (!have) return;
-    const float *src = tw->data; /* PyTorch [co][ci][kh][kw] (fc: [co][ci]) */
+    const void *src = tw->data; /* PyTorch [co][ci][kh][kw] (fc: [co][ci]) */
     for (int o = 0; o < l->co; o++) {
-        const float *g = fc ? NULL : bn[0]->data, *be = bn[fc ? 0 : 1]->data;
-        double scale = fc ? 1.0 : g[o] / sqrt((double)((const float *)bn[3]->data)[o] + BN_EPS);
-        double mean = fc ? 0.0 : ((const float *)bn[2]->data)[o];
-        bias[o] = (float)(be[o] - mean * scale);
+        double scale = fc ? 1.0 : f32_at(bn[0]->data, o) / sqrt(f32_at(bn[3]->data, o) + BN_EPS);
+        double mean = fc ? 0.0 : f32_at(bn[2]->data, o);
+        bias[o] = (float)(f32_at(bn[fc ? 0 : 1]->data, o) - mean * scale);
         for (int i = 0; i < l->ci; i++)
             for (int y = 0; y < l->kh; y++)
                 for (int x = 0; x < l->kw; x++) {
-                    float v =
-                        (float)(src[(((size_t)o * l->ci + i) * l->kh + y) * l->kw + x] * scale);
+                    size_t at = (((size_t)o * l->ci + i) * l->kh + y) * l->kw + x;
+                    float v = (float)(f32_at(src, at) * scale);
                     if (fc)
                         w[(size_t)o * l->ci + i] = v;
                     else
