@@ -4,8 +4,10 @@ shapes, run alternately (progan, PyTorch, progan, PyTorch, ...) so that both see
 the same machine load; the best time of each side per shape gives the ratio.
 Prints one JSON line per shape, then a Markdown table.
 
-usage: side_by_side.py [--build DIR] [--rounds N] [--reps N] [--rows small|all|NAME,...]
-                       [--threads T]
+usage: side_by_side.py [--build DIR] [--base DIR] [--rounds N] [--reps N]
+                       [--rows small|all|NAME,...] [--threads T]
+--base DIR adds a second progan build (e.g. one of an earlier commit) to the same
+alternation, for before/after numbers taken at the same moment.
 Needs python3-torch (bench/setup-torch.sh); run with /usr/bin/python3.
 """
 import argparse
@@ -31,7 +33,8 @@ ROWS = [
 
 def run_json(cmd, env=None):
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+    # the step's summary line (bench_step may print per-op lines after it)
+    return json.loads([line for line in out.splitlines() if '"d_step_ms"' in line][-1])
 
 
 def shape_args(row, batch, reps):
@@ -42,13 +45,19 @@ def shape_args(row, batch, reps):
 
 def measure(row, a):
     """Alternating runs of both sides; best D+G milliseconds of each."""
-    best = {"progan": None, "torch": None}
+    best = {"progan": None, "torch": None, "base": None}
     env = dict(os.environ)
     for _ in range(a.rounds):
-        p = run_json([os.path.join(a.build, "bench_step")] + shape_args(row, a.batch, a.reps), env)
-        t = run_json([sys.executable, os.path.join(HERE, "torch_step.py"), "time",
-                      "--threads", str(a.threads)] + shape_args(row, a.batch, a.reps))
-        for side, r in (("progan", p), ("torch", t)):
+        runs = []
+        if a.base:
+            runs.append(("base", run_json([os.path.join(a.base, "bench_step")] +
+                                          shape_args(row, a.batch, a.reps), env)))
+        runs.append(("progan", run_json([os.path.join(a.build, "bench_step")] +
+                                        shape_args(row, a.batch, a.reps), env)))
+        runs.append(("torch", run_json([sys.executable, os.path.join(HERE, "torch_step.py"),
+                                        "time", "--threads", str(a.threads)] +
+                                       shape_args(row, a.batch, a.reps))))
+        for side, r in runs:
             if best[side] is None or r["d_step_ms"] + r["g_step_ms"] < best[side]["ms"]:
                 best[side] = dict(ms=r["d_step_ms"] + r["g_step_ms"], d=r["d_step_ms"],
                                   g=r["g_step_ms"], raw=r)
@@ -58,6 +67,7 @@ def measure(row, a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--base", help="a second progan build directory timed in the same rounds")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--batch", type=int, default=16)
@@ -83,12 +93,19 @@ def main():
                 "g_kernels": b["progan"]["raw"].get("g_kernels"),
                 "device": b["progan"]["raw"].get("device"), "torch": b["torch"]["raw"]["torch"],
                 "threads": a.threads, "rounds": a.rounds}
+        if a.base:
+            line.update(base_ms=round(b["base"]["ms"], 2), base_ratio=round(
+                b["base"]["ms"] / b["torch"]["ms"], 3), base_d_kernels=b["base"]["raw"].get(
+                "d_kernels"), base_g_kernels=b["base"]["raw"].get("g_kernels"))
         print(json.dumps(line), flush=True)
         table.append(line)
-    print("\n| shapes | progan ms | PyTorch ms | ratio | D/G dispatches |")
-    print("| --- | --- | --- | --- | --- |")
+    base = "| base ms | base ratio | base D/G " if a.base else ""
+    print(f"\n| shapes {base}| progan ms | PyTorch ms | ratio | D/G dispatches |")
+    print("| --- " * (8 if a.base else 5) + "|")
     for t in table:
-        print(f"| {t['row']} | {t['progan_ms']:.0f} | {t['torch_ms']:.0f} | {t['ratio']:.2f} | "
+        b = (f"| {t['base_ms']:.0f} | {t['base_ratio']:.2f} | {t['base_d_kernels']}/"
+             f"{t['base_g_kernels']} " if a.base else "")
+        print(f"| {t['row']} {b}| {t['progan_ms']:.0f} | {t['torch_ms']:.0f} | {t['ratio']:.2f} | "
               f"{t['d_kernels']}/{t['g_kernels']} |")
     return 0
 
