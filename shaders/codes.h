@@ -46,6 +46,11 @@
 #define PG_CONV_INPUT_GRAD  1
 #define PG_CONV_WEIGHT_GRAD 2
 
+// shaders/epilogue.glsl: EPI of the conv family, matmul and gemm_tiled (bits;
+// src/graph/fuse.c folds an add and a leaky ReLU into the node that feeds them)
+#define PG_EPI_ADD   1 // + addend[out_index % addend_n] (a bias, or a same-shape tensor)
+#define PG_EPI_LRELU 2 // then leaky ReLU
+
 // shaders/reduce.comp: MODE
 #define PG_REDUCE_TREE    0
 #define PG_REDUCE_COLUMNS 1

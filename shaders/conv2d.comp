@@ -4,7 +4,8 @@
 //   MODE 0 forward      y[n,y,x,co]      = s * sum_{ky,kx,ci} x[n,y+ky-p,x+kx-p,ci] w[ky,kx,ci,co]
 //   MODE 1 input grad   dx[n,y,x,ci]     = s * sum_{ky,kx,co} dy[n,y-ky+p,x-kx+p,co] w[ky,kx,ci,co]
 //   MODE 2 weight grad  dw[ky,kx,ci,co]  = s * sum_{n,y,x} x[n,y+ky-p,x+kx-p,ci] dy[n,y,x,co]
-// Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2).
+// Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2),
+// 3 the addend of the fused epilogue (epilogue.glsl; an operand when EPI is 0).
 //
 // All three are one register-blocked implicit GEMM, out[m, c] = s * sum_r A[m, r] B[r, c]:
 //   MODE 0/1: m = pixel (n,y,x), c = output channel, r = (tap, reduction channel);
@@ -35,6 +36,7 @@ layout(constant_id = 3) const uint TM = 4;
 layout(constant_id = 4) const uint TN = 16;  // a multiple of SGC
 layout(constant_id = 5) const uint VEC = 0;
 layout(constant_id = 6) const uint SGC = 8;  // lanes that share B loads (power of 2, <= 16)
+layout(constant_id = 7) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits (one split only)
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
@@ -46,6 +48,7 @@ layout(std430, binding = 2) readonly buffer B { float b[]; };
 // MODE 1 with VEC: w[tap][ci][co] is contiguous along the reduction (co), so a
 // B step is one vec4 load too
 layout(std430, binding = 2) readonly buffer B4 { vec4 b4[]; };
+layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co;
@@ -56,7 +59,11 @@ layout(push_constant) uniform Push {
     uint row_tiles;  // ceil(rows / (WG * TM))
     uint chunk;      // MODE 2: pixels per split; split s writes y[s * rows * cols + ...]
     uint groups;     // row_tiles * col_tiles * splits: the grid wraps, extra groups do nothing
+    float slope;     // epilogue: leaky ReLU slope
+    uint addend_n;   // epilogue: elements of the addend
 } pc;
+
+#include "epilogue.glsl"
 
 const int P = int(K) / 2;
 const uint NQ = TN / SGC;  // B loads per lane per reduction step
@@ -213,7 +220,9 @@ void main() {
         uint m = row_of(m0, lane, t);
         if (m < pc.rows)
             for (uint j = 0; j < TN; j++)
-                if (c0 + j < pc.cols)
-                    y[(split * pc.rows + m) * pc.cols + c0 + j] = acc[t][j] * pc.scale;
+                if (c0 + j < pc.cols) {
+                    uint o = (split * pc.rows + m) * pc.cols + c0 + j;
+                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.addend_n);
+                }
     }
 }

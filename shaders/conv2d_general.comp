@@ -6,7 +6,8 @@
 //   MODE 1 input grad   dx[n,iy,ix,ci]  = s * sum over (oy,ox,ky,kx) with sy = iy, sx = ix
 //                                             of sum_co dy[n,oy,ox,co] w[ky,kx,ci,co]
 //   MODE 2 weight grad  dw[ky,kx,ci,co] = s * sum_{n,oy,ox} x[n,sy,sx,ci] dy[n,oy,ox,co]
-// Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2).
+// Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2),
+// 3 the addend of the fused epilogue (epilogue.glsl; an operand when EPI is 0).
 // Push: x is [n, h, w, ci], y is [n, ho, wo, co].
 //
 // The general kernel for the shapes the register-blocked conv2d.comp does not
@@ -27,10 +28,12 @@ layout(constant_id = 2) const int KH = 3;
 layout(constant_id = 3) const int KW = 3;
 layout(constant_id = 4) const uint TM = 4;
 layout(constant_id = 5) const uint TN = 8;
+layout(constant_id = 6) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits (one split only)
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
+layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co, ho, wo;
@@ -42,7 +45,11 @@ layout(push_constant) uniform Push {
     uint chunk;     // MODE 2: output pixels per split
     uint groups;    // workgroups with work: later ones (grid wrap) return
     int s, py, px;  // stride, padding
+    float slope;    // epilogue: leaky ReLU slope
+    uint addend_n;  // epilogue: elements of the addend
 } pc;
+
+#include "epilogue.glsl"
 
 float acc[TM][TN];
 uint colj[TN]; // clamped column indices, so every load stays in bounds
@@ -150,7 +157,9 @@ void main() {
         uint m = m0 + lane + t * WG;
         if (m < pc.rows)
             for (uint j = 0; j < TN; j++)
-                if (c0 + j < pc.cols)
-                    y[(split * pc.rows + m) * pc.cols + c0 + j] = acc[t][j] * pc.scale;
+                if (c0 + j < pc.cols) {
+                    uint o = (split * pc.rows + m) * pc.cols + c0 + j;
+                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.addend_n);
+                }
     }
 }

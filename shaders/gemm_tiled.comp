@@ -30,6 +30,7 @@ layout(constant_id = 3) const uint BN = 64;
 layout(constant_id = 4) const uint BK = 16;
 layout(constant_id = 5) const uint TM = 4;
 layout(constant_id = 6) const uint TN = 4;
+layout(constant_id = 7) const uint EPI = 0;    // fused epilogue: PG_EPI_* bits (one split only)
 
 const uint MODE = FLAGS & 3u;
 const bool A_KFAST = (FLAGS & 4u) != 0u;
@@ -44,6 +45,7 @@ const uint SB = BN + 1;
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
+layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };  // EPI != 0
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co;  // conv: x [n,h,w,ci], y [n,h,w,co]
@@ -52,7 +54,11 @@ layout(push_constant) uniform Push {
     uint kchunk;           // k per split (a multiple of BK unless one split)
     uint m_tiles, n_tiles, splits;
     uint sam, sak, sbk, sbn;  // matmul strides
+    float slope;              // epilogue: leaky ReLU slope
+    uint addend_n;            // epilogue: elements of the addend
 } pc;
+
+#include "epilogue.glsl"
 
 shared float As[BK * SA];
 shared float Bs[BK * SB];
@@ -144,7 +150,8 @@ void main() {
         uint m = m0 + tr + i * (BM / TM);
         [[unroll]] for (uint j = 0; j < TN; j++) {
             uint n = n0 + tc + j * (BN / TN);
-            if (m < pc.M && n < pc.N) y[(split * pc.M + m) * pc.N + n] = acc[i * TN + j] * pc.scale;
+            uint o = (split * pc.M + m) * pc.N + n;
+            if (m < pc.M && n < pc.N) y[o] = pg_epilogue(acc[i * TN + j], pc.scale, o, pc.slope, pc.addend_n);
         }
     }
 }

@@ -18,10 +18,12 @@ layout(constant_id = 1) const uint SWAP = 0;
 layout(constant_id = 2) const uint TM = 4;
 layout(constant_id = 3) const uint TN = 16;  // a multiple of SGC
 layout(constant_id = 4) const uint SGC = 8;
+layout(constant_id = 5) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits
 
 layout(std430, binding = 0) writeonly buffer Out { float c[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
+layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };  // EPI != 0
 
 layout(push_constant) uniform Push {
     uint rows, cols, k;
@@ -29,7 +31,11 @@ layout(push_constant) uniform Push {
     uint ls_i, ls_k, us_j, us_k, os_i, os_j;
     uint col_tiles;
     uint groups;  // row_tiles * col_tiles: the grid wraps, extra groups do nothing
+    float slope;     // epilogue: leaky ReLU slope
+    uint addend_n;   // epilogue: elements of the addend
 } pc;
+
+#include "epilogue.glsl"
 
 const uint NQ = TN / SGC;
 
@@ -98,6 +104,9 @@ void main() {
         uint m = m0 + lane + t * WG;
         if (m < pc.rows)
             for (uint j = 0; j < TN; j++)
-                if (c0 + j < pc.cols) c[m * pc.os_i + (c0 + j) * pc.os_j] = acc[t][j] * pc.scale;
+                if (c0 + j < pc.cols) {
+                    uint o = m * pc.os_i + (c0 + j) * pc.os_j;
+                    c[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.addend_n);
+                }
     }
 }

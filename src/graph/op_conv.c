@@ -202,6 +202,23 @@ static pg_status ballot_check(const pg_vk_info *info) {
                    info->name);
 }
 
+/* The epilogue fuse.c gave node n (a third input, the addend): EPI bits
+ * (PG_EPI_IPARAM) as specialization constant `spec`, the slope (PG_EPI_FPARAM)
+ * and the addend's length as push words `push`, `push` + 1, the addend at
+ * binding 3 (an operand when there is none: the shaders declare binding 3).
+ * A fused node has one pass (fuse.c checks), so the epilogue sees final sums. */
+static pg_status epilogue_set(const pg_graph *g, const pg_node *n, pg_dispatch *d, int spec,
+                              int push) {
+    int fused = n->n_inputs > 2;
+    d->key.spec[spec] = fused ? (uint32_t)n->iparams[PG_EPI_IPARAM] : 0;
+    d->push[push] = float_bits(fused ? n->fparams[PG_EPI_FPARAM] : 0.0f);
+    d->push[push + 1] = fused ? (uint32_t)pg_tensor_numel(g, n->inputs[2]) : 1;
+    d->bindings[3] = fused ? n->inputs[2] : n->inputs[1];
+    if (fused && d->n_passes > 1)
+        return PG_FAIL(PG_ERR_INVALID, "%s: a fused epilogue needs a one-pass kernel", n->name);
+    return PG_OK;
+}
+
 /* A weight gradient split into chunks of pixels: d[0] writes each chunk's
  * partial sums (its scale, push slot scale_slot, set to 1) to the scratch and
  * d[1] adds them up times the op's scale. */
@@ -233,8 +250,8 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     uint64_t cols = (uint64_t)(mode == PG_CONV_INPUT_GRAD ? ci : co);
     int reduce = mode == PG_CONV_FORWARD ? ci : co; /* channels summed per tap (MODE 0/1) */
     gemm_tile tile = choose_tile(info, rows, cols);
-    pg_dispatch_init(d, PG_SHADER_CONV2D, 3);
-    d->key.spec_count = 7;
+    pg_dispatch_init(d, PG_SHADER_CONV2D, 4);
+    d->key.spec_count = 8;
     d->key.spec[PG_SPEC_WG] = tile.wg;
     d->key.spec[1] = mode;
     d->key.spec[2] = (uint32_t)k;
@@ -269,7 +286,7 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[11] = (uint32_t)(row_tiles * col_tiles * splits);
     pg_dispatch_grid(info, row_tiles * col_tiles * splits, d->groups);
     if (splits > 1) split_reduce(info, d, t, splits, rows * cols, 5, n->fparams[0]);
-    return PG_OK;
+    return epilogue_set(g, n, d, 7, 12);
 }
 
 /* shaders/conv2d_general.comp: any kernel, stride and padding; an implicit
@@ -320,9 +337,9 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     while (tn > 4 && tn / 2 >= cols) tn /= 2;
     uint64_t lanes = (rows + tm - 1) / tm;
     while (wg > 8 && wg / 2 >= lanes) wg /= 2;
-    pg_dispatch_init(d, PG_SHADER_CONV2D_GENERAL, 3);
+    pg_dispatch_init(d, PG_SHADER_CONV2D_GENERAL, 4);
     uint32_t spec[6] = {wg, mode, (uint32_t)kh, (uint32_t)kw, tm, tn};
-    d->key.spec_count = 6;
+    d->key.spec_count = 7;
     memcpy(d->key.spec, spec, sizeof spec);
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
@@ -353,7 +370,16 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     d->push[16] = (uint32_t)n->iparams[2];
     pg_dispatch_grid(info, groups, d->groups);
     if (splits > 1) split_reduce(info, d, t, splits, rows * cols, 7, n->fparams[0]);
-    return PG_OK;
+    return epilogue_set(g, n, d, 6, 17);
+}
+
+/* The epilogue of a fused node for gemm_tiled.comp (see epilogue_set). */
+static void epilogue_problem(const pg_graph *g, const pg_node *n, pg_gemm_problem *p) {
+    if (n->n_inputs <= 2) return;
+    p->epi = (uint32_t)n->iparams[PG_EPI_IPARAM];
+    p->slope = n->fparams[PG_EPI_FPARAM];
+    p->addend = n->inputs[2];
+    p->addend_n = (uint32_t)pg_tensor_numel(g, n->inputs[2]);
 }
 
 /* The conv family as one GEMM of shaders/gemm_tiled.comp (GPU class). */
@@ -373,6 +399,7 @@ static pg_status conv_tiled_build(const pg_vk_info *info, const pg_gemm_choice *
                          .out = t,
                          .a = n->inputs[0],
                          .b = n->inputs[1]};
+    epilogue_problem(g, n, &p);
     p.m = mode == PG_CONV_WEIGHT_GRAD ? taps * ci : pixels;
     p.n = mode == PG_CONV_INPUT_GRAD ? ci : co;
     p.k = mode == PG_CONV_FORWARD ? taps * ci : mode == PG_CONV_INPUT_GRAD ? taps * co : pixels;
@@ -424,6 +451,7 @@ static pg_status matmul_tiled_build(const pg_vk_info *info, const pg_gemm_choice
                          .out = t,
                          .a = n->inputs[0],
                          .b = n->inputs[1]};
+    epilogue_problem(g, n, &p);
     return pg_gemm_tiled_dispatch(info, c, &p, d);
 }
 
@@ -448,8 +476,8 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     int swap = m < cols;
     uint64_t rows = (uint64_t)(swap ? cols : m), ucols = (uint64_t)(swap ? m : cols);
     gemm_tile tile = choose_tile(info, rows, ucols);
-    pg_dispatch_init(d, PG_SHADER_MATMUL, 3);
-    d->key.spec_count = 5;
+    pg_dispatch_init(d, PG_SHADER_MATMUL, 4);
+    d->key.spec_count = 6;
     d->key.spec[PG_SPEC_WG] = tile.wg;
     d->key.spec[1] = (uint32_t)swap;
     d->key.spec[2] = tile.tm;
@@ -473,7 +501,7 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     d->push[10] = (uint32_t)col_tiles;
     d->push[11] = (uint32_t)(row_tiles * col_tiles);
     pg_dispatch_grid(info, row_tiles * col_tiles, d->groups);
-    return PG_OK;
+    return epilogue_set(g, n, d, 5, 12);
 }
 
 /* ---- VJP rules: the three conv ops with the same geometry are each other's adjoints */

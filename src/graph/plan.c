@@ -365,6 +365,8 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
         free(last_use);
         return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning");
     }
+    pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
+    pg_fuse(&p->ctx->info, &view, outputs, n_outputs); /* on the plan's copy of the nodes */
     for (int i = 0; i < n_outputs; i++) needed[outputs[i]] = 1;
     for (int i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].side_effect) needed[i] = 1;
@@ -387,7 +389,6 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
         free(last_use);
         return packed;
     }
-    pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
     for (int i = 0; i < p->n_nodes; i++) {
         pg_dispatch d[2];
         p->scratch_bytes[i] = 0;
