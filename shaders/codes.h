@@ -46,10 +46,12 @@
 #define PG_CONV_INPUT_GRAD  1
 #define PG_CONV_WEIGHT_GRAD 2
 
-// shaders/epilogue.glsl: EPI of the conv family, matmul and gemm_tiled (bits;
-// src/graph/fuse.c folds an add and a leaky ReLU into the node that feeds them)
-#define PG_EPI_ADD   1 // + addend[out_index % addend_n] (a bias, or a same-shape tensor)
+// shaders/epilogue.glsl: EPI of the conv family, matmul, gemm_tiled and reduce
+// (bits; src/graph/fuse.c folds the elementwise node that reads a kernel's
+// output into that kernel's store; aux is the one extra operand)
+#define PG_EPI_ADD   1 // + aux[out_index % aux_n] (a bias, or a same-shape tensor)
 #define PG_EPI_LRELU 2 // then leaky ReLU
+#define PG_EPI_GATE  4 // leaky_relu_grad: aux[out_index] > 0 ? v : v * slope (alone)
 
 // shaders/reduce.comp: MODE
 #define PG_REDUCE_TREE    0

@@ -5,7 +5,7 @@
 //   MODE 1 input grad   dx[n,y,x,ci]     = s * sum_{ky,kx,co} dy[n,y-ky+p,x-kx+p,co] w[ky,kx,ci,co]
 //   MODE 2 weight grad  dw[ky,kx,ci,co]  = s * sum_{n,y,x} x[n,y+ky-p,x+kx-p,ci] dy[n,y,x,co]
 // Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2),
-// 3 the addend of the fused epilogue (epilogue.glsl; an operand when EPI is 0).
+// 3 the operand of the fused epilogue (epilogue.glsl; an input when EPI is 0).
 //
 // All three are one register-blocked implicit GEMM, out[m, c] = s * sum_r A[m, r] B[r, c]:
 //   MODE 0/1: m = pixel (n,y,x), c = output channel, r = (tap, reduction channel);
@@ -48,7 +48,7 @@ layout(std430, binding = 2) readonly buffer B { float b[]; };
 // MODE 1 with VEC: w[tap][ci][co] is contiguous along the reduction (co), so a
 // B step is one vec4 load too
 layout(std430, binding = 2) readonly buffer B4 { vec4 b4[]; };
-layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };
+layout(std430, binding = 3) readonly buffer Aux { float epi_aux[]; };
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co;
@@ -60,7 +60,7 @@ layout(push_constant) uniform Push {
     uint chunk;      // MODE 2: pixels per split; split s writes y[s * rows * cols + ...]
     uint groups;     // row_tiles * col_tiles * splits: the grid wraps, extra groups do nothing
     float slope;     // epilogue: leaky ReLU slope
-    uint addend_n;   // epilogue: elements of the addend
+    uint aux_n;      // epilogue: elements of its operand
 } pc;
 
 #include "epilogue.glsl"
@@ -222,7 +222,7 @@ void main() {
             for (uint j = 0; j < TN; j++)
                 if (c0 + j < pc.cols) {
                     uint o = (split * pc.rows + m) * pc.cols + c0 + j;
-                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.addend_n);
+                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.aux_n);
                 }
     }
 }

@@ -7,7 +7,7 @@
 //                                             of sum_co dy[n,oy,ox,co] w[ky,kx,ci,co]
 //   MODE 2 weight grad  dw[ky,kx,ci,co] = s * sum_{n,oy,ox} x[n,sy,sx,ci] dy[n,oy,ox,co]
 // Bindings: 0 out, 1 first operand (x or dy), 2 second (w, or dy for MODE 2),
-// 3 the addend of the fused epilogue (epilogue.glsl; an operand when EPI is 0).
+// 3 the operand of the fused epilogue (epilogue.glsl; an input when EPI is 0).
 // Push: x is [n, h, w, ci], y is [n, ho, wo, co].
 //
 // The general kernel for the shapes the register-blocked conv2d.comp does not
@@ -33,7 +33,7 @@ layout(constant_id = 6) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits (o
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };
+layout(std430, binding = 3) readonly buffer Aux { float epi_aux[]; };
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co, ho, wo;
@@ -46,7 +46,7 @@ layout(push_constant) uniform Push {
     uint groups;    // workgroups with work: later ones (grid wrap) return
     int s, py, px;  // stride, padding
     float slope;    // epilogue: leaky ReLU slope
-    uint addend_n;  // epilogue: elements of the addend
+    uint aux_n;  // epilogue: elements of its operand
 } pc;
 
 #include "epilogue.glsl"
@@ -159,7 +159,7 @@ void main() {
             for (uint j = 0; j < TN; j++)
                 if (c0 + j < pc.cols) {
                     uint o = (split * pc.rows + m) * pc.cols + c0 + j;
-                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.addend_n);
+                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.aux_n);
                 }
     }
 }

@@ -1,18 +1,23 @@
-// The fused epilogue of the conv family, matmul and gemm_tiled (src/graph/fuse.c
-// folds `add` and `leaky_relu` nodes into the conv/matmul node that feeds them):
-//   v = scale * acc; EPI & PG_EPI_ADD: v += addend[out_index % addend_n];
-//   EPI & PG_EPI_LRELU: v = v > 0 ? v : v * slope.
-// The addend is a bias [1,1,1,C] (channels are innermost, so out_index % C is
-// the channel) or a tensor of the output's shape (accumulating a gradient).
+// The fused epilogue of the conv family, matmul, gemm_tiled and reduce
+// (src/graph/fuse.c folds the `add`, `leaky_relu` or `leaky_relu_grad` node
+// that reads a kernel's output into the kernel's final store):
+//   v = scale * acc;
+//   EPI & PG_EPI_ADD:   v += aux[out_index % aux_n];
+//   EPI & PG_EPI_LRELU: v = v > 0 ? v : v * slope;
+//   EPI & PG_EPI_GATE:  v = aux[out_index] > 0 ? v : v * slope (leaky_relu_grad
+//                       of v, gated by the leaky_relu output aux; never with ADD).
+// An added aux is a bias [1,1,1,C] (channels are innermost, so out_index % C is
+// the channel) or a tensor of the output's shape (a gradient accumulated).
 // The including shader declares the specialization constant EPI and the
-// readonly buffer epi_addend[] (binding 3; with EPI 0 it aliases an operand).
+// readonly buffer epi_aux[] (with EPI 0 it aliases an operand, never read).
 // `precise` keeps the unfused graph's operations and order (a product rounded
-// to float, a sum rounded to float, elementwise.comp's leaky_relu select)
-// without fma contraction, so the fused result is bitwise the unfused one and
-// the unfused graph stays the reference.
-float pg_epilogue(float acc, float scale, uint out_index, float slope, uint addend_n) {
+// to float, a sum rounded to float, elementwise.comp's selects) without fma
+// contraction, so the fused result is bitwise the unfused one and the unfused
+// graph stays the reference.
+float pg_epilogue(float acc, float scale, uint out_index, float slope, uint aux_n) {
     precise float v = acc * scale;
-    if ((EPI & PG_EPI_ADD) != 0u) v = v + epi_addend[out_index % addend_n];
+    if ((EPI & PG_EPI_ADD) != 0u) v = v + epi_aux[out_index % aux_n];
     if ((EPI & PG_EPI_LRELU) != 0u) v = v > 0.0 ? v : v * slope;
+    if ((EPI & PG_EPI_GATE) != 0u) v = epi_aux[out_index % aux_n] > 0.0 ? v : v * slope;
     return v;
 }

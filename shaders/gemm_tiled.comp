@@ -45,7 +45,7 @@ const uint SB = BN + 1;
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };  // EPI != 0
+layout(std430, binding = 3) readonly buffer Aux { float epi_aux[]; };  // EPI != 0
 
 layout(push_constant) uniform Push {
     uint n, h, w, ci, co;  // conv: x [n,h,w,ci], y [n,h,w,co]
@@ -55,7 +55,7 @@ layout(push_constant) uniform Push {
     uint m_tiles, n_tiles, splits;
     uint sam, sak, sbk, sbn;  // matmul strides
     float slope;              // epilogue: leaky ReLU slope
-    uint addend_n;            // epilogue: elements of the addend
+    uint aux_n;            // epilogue: elements of its operand
 } pc;
 
 #include "epilogue.glsl"
@@ -151,7 +151,7 @@ void main() {
         [[unroll]] for (uint j = 0; j < TN; j++) {
             uint n = n0 + tc + j * (BN / TN);
             uint o = (split * pc.M + m) * pc.N + n;
-            if (m < pc.M && n < pc.N) y[o] = pg_epilogue(acc[i * TN + j], pc.scale, o, pc.slope, pc.addend_n);
+            if (m < pc.M && n < pc.N) y[o] = pg_epilogue(acc[i * TN + j], pc.scale, o, pc.slope, pc.aux_n);
         }
     }
 }

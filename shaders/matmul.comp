@@ -23,7 +23,7 @@ layout(constant_id = 5) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits
 layout(std430, binding = 0) writeonly buffer Out { float c[]; };
 layout(std430, binding = 1) readonly buffer A { float a[]; };
 layout(std430, binding = 2) readonly buffer B { float b[]; };
-layout(std430, binding = 3) readonly buffer Addend { float epi_addend[]; };  // EPI != 0
+layout(std430, binding = 3) readonly buffer Aux { float epi_aux[]; };  // EPI != 0
 
 layout(push_constant) uniform Push {
     uint rows, cols, k;
@@ -32,7 +32,7 @@ layout(push_constant) uniform Push {
     uint col_tiles;
     uint groups;  // row_tiles * col_tiles: the grid wraps, extra groups do nothing
     float slope;     // epilogue: leaky ReLU slope
-    uint addend_n;   // epilogue: elements of the addend
+    uint aux_n;   // epilogue: elements of its operand
 } pc;
 
 #include "epilogue.glsl"
@@ -106,7 +106,7 @@ void main() {
             for (uint j = 0; j < TN; j++)
                 if (c0 + j < pc.cols) {
                     uint o = m * pc.os_i + (c0 + j) * pc.os_j;
-                    c[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.addend_n);
+                    c[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.aux_n);
                 }
     }
 }

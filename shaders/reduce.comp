@@ -9,16 +9,20 @@
 //   MODE 1 columns: one lane per (o, s), a flat loop over its chunk with the
 //                   reduced index carried digit by digit, no barriers (many
 //                   outputs: bias gradients, second passes).
-// in [N,H,W,C] contiguous; out has 1 on the reduced axes.
+// in [N,H,W,C] contiguous; out has 1 on the reduced axes. A one-split pass
+// (a reduce_sum, or the second pass of a split kernel) may carry the fused
+// epilogue of its node (epilogue.glsl: EPI, operand at binding 2).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x_id = PG_SPEC_WG) in;
 layout(constant_id = PG_SPEC_WG) const uint WG = 128; // a power of 2 (tree sums)
 layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
+layout(constant_id = 2) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits (one split only)
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 1) readonly buffer In { float x[]; };
+layout(std430, binding = 2) readonly buffer Aux { float epi_aux[]; };
 
 layout(push_constant) uniform Push {
     uvec4 shape;   // input N, H, W, C
@@ -27,7 +31,11 @@ layout(push_constant) uniform Push {
     uint out_count;
     uint chunk;    // reduced elements per (output, split)
     uint splits;
+    float slope;   // epilogue: leaky ReLU slope
+    uint aux_n;    // epilogue: elements of its operand
 } pc;
+
+#include "epilogue.glsl"
 
 shared float partial[WG];
 
@@ -78,7 +86,8 @@ void main() {
                 partial[gl_LocalInvocationID.x] += partial[gl_LocalInvocationID.x + width];
             barrier();
         }
-        if (gl_LocalInvocationID.x == 0) y[split * pc.out_count + o] = partial[0] * pc.scale;
+        uint at = split * pc.out_count + o;
+        if (gl_LocalInvocationID.x == 0) y[at] = pg_epilogue(partial[0], pc.scale, at, pc.slope, pc.aux_n);
         return;
     }
     uint id = linear_thread_id(WG);
@@ -86,8 +95,9 @@ void main() {
     uint o = id % pc.out_count, split = id / pc.out_count;
     layout_of(o);
     uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
+    uint at = split * pc.out_count + o;
     if (begin >= end) {
-        y[split * pc.out_count + o] = 0.0;
+        y[at] = pg_epilogue(0.0, 1.0, at, pc.slope, pc.aux_n);
         return;
     }
     // the reduced axes, innermost first, and the digits of `begin` over them
@@ -112,5 +122,5 @@ void main() {
             off -= rstride[k] * rextent[k];
         }
     }
-    y[split * pc.out_count + o] = sum * pc.scale;
+    y[at] = pg_epilogue(sum, pc.scale, at, pc.slope, pc.aux_n);
 }

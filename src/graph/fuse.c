@@ -5,24 +5,71 @@
  * it replaces, and the nodes it absorbed are left unread (the planner skips them).
  *   1. leaky_relu_grad(dy, x) reads y = leaky_relu(x) instead of x (with a
  *      slope >= 0, y > 0 exactly when x > 0), so x need not stay alive.
- *   2. add(p, o) with p a conv-family or matmul node (through one reshape) and o
- *      a channel vector (a bias) or a tensor of the sum's shape (a gradient
- *      accumulated) becomes p with an epilogue adding o (shaders/epilogue.glsl).
- *   3. leaky_relu(p) with p such a node becomes p with a leaky ReLU epilogue.
- * A producer is folded only when nothing else reads it, it is not a plan
- * output, its kernel runs in one pass (no split-K or split weight gradient:
- * the epilogue must see final sums) and the fused binding count fits
- * maxPerStageDescriptorStorageBuffers. */
+ *   2. add(p, o) with p a producer (conv family, matmul or reduce_sum, through
+ *      one reshape) and o a channel vector (a bias) or a tensor of the sum's
+ *      shape (a gradient accumulated) becomes p with an epilogue adding o.
+ *   3. leaky_relu(p) becomes p with a leaky ReLU epilogue (after its add).
+ *   4. leaky_relu_grad(p, y) becomes p with a gate epilogue reading y.
+ * The epilogue runs in the kernel's final store (shaders/epilogue.glsl), or in
+ * the reduce pass of a split kernel. A producer is folded only when nothing
+ * else reads it, it is not a plan output, and the fused kernel's binding count
+ * fits maxPerStageDescriptorStorageBuffers. */
 #include "graph/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
+/* Where each kernel that carries the epilogue takes it: the specialization
+ * constant EPI, the push words slope and aux_n (the next one), the binding of
+ * the operand. A new kernel with an epilogue is one row here. */
+static const struct {
+    pg_shader_id shader;
+    int spec, push, binding;
+} epilogue_slots[] = {
+    {PG_SHADER_CONV2D, 7, 12, 3}, {PG_SHADER_CONV2D_GENERAL, 6, 17, 3},
+    {PG_SHADER_MATMUL, 5, 12, 3}, {PG_SHADER_GEMM_TILED, 7, 17, 3},
+    {PG_SHADER_REDUCE, 2, 9, 2},
+};
+#define N_SLOTS ((int)(sizeof epilogue_slots / sizeof epilogue_slots[0]))
+
+static int slot_of(pg_shader_id shader) {
+    for (int i = 0; i < N_SLOTS; i++)
+        if (epilogue_slots[i].shader == shader) return i;
+    return -1;
+}
+
+static int is_producer(pg_op op) {
+    return op == PG_OP_CONV2D || op == PG_OP_CONV2D_INPUT_GRAD || op == PG_OP_CONV2D_WEIGHT_GRAD ||
+           op == PG_OP_MATMUL || op == PG_OP_REDUCE_SUM;
+}
+
+pg_status pg_epilogue_set(const pg_graph *g, pg_tensor t, pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    int last = d[0].n_passes - 1;
+    for (int pass = 0; pass <= last; pass++) { /* defaults: aux_n 1 (a modulus) */
+        int s = slot_of(d[pass].key.shader);
+        if (s >= 0) d[pass].push[epilogue_slots[s].push + 1] = 1;
+    }
+    int epi = is_producer(n->op) ? n->iparams[PG_EPI_IPARAM] : 0;
+    if (!epi) return PG_OK;
+    int s = slot_of(d[last].key.shader);
+    if (s < 0)
+        return PG_FAIL(PG_ERR_INVALID, "%s: its kernel has no fused epilogue (src/graph/fuse.c)",
+                       n->name);
+    pg_tensor aux = n->inputs[n->n_inputs - 1];
+    float slope = n->fparams[PG_EPI_FPARAM];
+    d[last].key.spec[epilogue_slots[s].spec] = (uint32_t)epi;
+    memcpy(&d[last].push[epilogue_slots[s].push], &slope, 4);
+    d[last].push[epilogue_slots[s].push + 1] = (uint32_t)pg_tensor_numel(g, aux);
+    d[last].bindings[epilogue_slots[s].binding] = aux;
+    return PG_OK;
+}
+
 typedef struct {
     pg_graph *g;
     const pg_vk_info *info;
     int *uses;       /* readers among the needed nodes */
-    char *is_output; /* plan outputs (and side effects) */
+    char *is_output; /* plan outputs (and side effects); then `needed` */
 } fuse_ctx;
 
 /* Readers of each node among the nodes the outputs (and side effects) need. */
@@ -56,22 +103,20 @@ static void relu_grad_redirect(fuse_ctx *f) {
     }
 }
 
-/* Whether node c is a conv-family or matmul node whose kernel can take an
- * epilogue: one pass, and room for the addend's binding. */
+/* Whether producer c's kernel carries an epilogue with the operand bound. */
 static int epilogue_capable(const fuse_ctx *f, int c) {
-    const pg_node *n = &f->g->nodes[c];
-    if (n->op != PG_OP_CONV2D && n->op != PG_OP_CONV2D_INPUT_GRAD &&
-        n->op != PG_OP_CONV2D_WEIGHT_GRAD && n->op != PG_OP_MATMUL)
-        return 0;
     pg_dispatch d[2];
+    const pg_node *n = &f->g->nodes[c];
     if (pg_ops[n->op].dispatch(f->info, f->g, c, d) != PG_OK) return 0;
-    return d[0].n_passes == 1 && (uint32_t)d[0].n_bindings <= f->info->max_storage_buffers;
+    const pg_dispatch *last = &d[d[0].n_passes - 1];
+    return slot_of(last->key.shader) >= 0 &&
+           (uint32_t)last->n_bindings <= f->info->max_storage_buffers;
 }
 
 /* The producer behind operand t of a node of shape `shape` (through one
- * reshape) that nothing else reads, or -1. `epi` is the epilogue stage to add:
- * an add needs a producer without an epilogue, a leaky ReLU one without a
- * leaky ReLU yet (the epilogue adds first). */
+ * reshape) that nothing else reads and whose epilogue can take stage `epi`, or
+ * -1: an add or a gate needs a producer without an epilogue, a leaky ReLU one
+ * with at most an add (the epilogue adds first). */
 static int producer_of(const fuse_ctx *f, int t, const int shape[4], int epi) {
     const pg_graph *g = f->g;
     if (!pg_shape_equal(g->nodes[t].shape, shape)) return -1;
@@ -81,31 +126,31 @@ static int producer_of(const fuse_ctx *f, int t, const int shape[4], int epi) {
         if (f->uses[t] != 1 || f->is_output[t]) return -1;
     }
     const pg_node *n = &g->nodes[t];
-    if (n->n_inputs > 2 && (n->op == PG_OP_CONV2D || n->op == PG_OP_CONV2D_INPUT_GRAD ||
-                            n->op == PG_OP_CONV2D_WEIGHT_GRAD || n->op == PG_OP_MATMUL))
-        return epi == PG_EPI_LRELU && !(n->iparams[PG_EPI_IPARAM] & PG_EPI_LRELU) ? t : -1;
+    if (!is_producer(n->op)) return -1;
+    int has = n->iparams[PG_EPI_IPARAM];
+    if (has) return epi == PG_EPI_LRELU && has == PG_EPI_ADD ? t : -1;
     return epilogue_capable(f, t) ? t : -1;
 }
 
-/* Node t (reading operand `via`, producer c or a reshape of it) becomes c
- * with epilogue stage `epi` added; t keeps its name and shape. */
-static void fold_into(fuse_ctx *f, int t, int via, int c, pg_tensor addend, int epi, float slope) {
+/* Node t (reading operand `via`, producer c or a reshape of it) becomes c with
+ * epilogue stage `epi` added (operand aux, or -1); t keeps its name and shape. */
+static void fold_into(fuse_ctx *f, int t, int via, int c, pg_tensor aux, int epi, float slope) {
     pg_node *n = &f->g->nodes[t];
     pg_node keep = *n;
     *n = f->g->nodes[c];
     memcpy(n->name, keep.name, sizeof n->name); /* errors and the profiler name t */
     memcpy(n->shape, keep.shape, sizeof n->shape);
-    if (n->n_inputs == 2) {
-        n->n_inputs = 3;
-        n->inputs[2] = addend >= 0 ? addend : n->inputs[1]; /* bound, never read */
-        n->iparams[PG_EPI_IPARAM] = 0;
+    if (!n->iparams[PG_EPI_IPARAM]) { /* the operand goes last (never read without ADD/GATE) */
+        n->inputs[n->n_inputs] = aux >= 0 ? aux : n->inputs[0];
+        if (aux < 0) f->uses[n->inputs[0]]++;
+        n->n_inputs++;
     }
     n->iparams[PG_EPI_IPARAM] |= epi;
-    if (epi == PG_EPI_LRELU) n->fparams[PG_EPI_FPARAM] = slope;
+    if (epi != PG_EPI_ADD) n->fparams[PG_EPI_FPARAM] = slope;
     f->uses[via] = f->uses[c] = 0;
 }
 
-/* 2: add(p, o) or add(o, p) -> p with an addend epilogue. */
+/* 2: add(p, o) or add(o, p) -> p with an add epilogue. */
 static void fold_add(fuse_ctx *f, int a) {
     const pg_node *n = &f->g->nodes[a];
     if (n->op != PG_OP_ADD || n->n_inputs != 2) return;
@@ -121,13 +166,18 @@ static void fold_add(fuse_ctx *f, int a) {
     }
 }
 
-/* 3: leaky_relu(p) -> p with a leaky ReLU epilogue (after its add, if any). */
+/* 3 and 4: leaky_relu(p) -> p with a leaky ReLU epilogue; leaky_relu_grad(p, y)
+ * -> p with a gate epilogue reading y. */
 static void fold_relu(fuse_ctx *f, int l) {
     const pg_node *n = &f->g->nodes[l];
-    if (n->op != PG_OP_LEAKY_RELU || !(n->fparams[0] >= 0.0f)) return;
     pg_tensor via = n->inputs[0];
-    int c = producer_of(f, via, n->shape, PG_EPI_LRELU);
-    if (c >= 0) fold_into(f, l, via, c, -1, PG_EPI_LRELU, n->fparams[0]);
+    if (n->op == PG_OP_LEAKY_RELU && n->fparams[0] >= 0.0f) {
+        int c = producer_of(f, via, n->shape, PG_EPI_LRELU);
+        if (c >= 0) fold_into(f, l, via, c, -1, PG_EPI_LRELU, n->fparams[0]);
+    } else if (n->op == PG_OP_LEAKY_RELU_GRAD) {
+        int c = producer_of(f, via, n->shape, PG_EPI_GATE);
+        if (c >= 0) fold_into(f, l, via, c, n->inputs[1], PG_EPI_GATE, n->fparams[0]);
+    }
 }
 
 void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int n_outputs) {
@@ -135,8 +185,8 @@ void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int 
     if (env && !strcmp(env, "0")) return;
     fuse_ctx f = {.g = g, .info = info};
     f.uses = malloc((size_t)g->count * sizeof *f.uses);
-    f.is_output = calloc(2 * (size_t)g->count, 1); /* then `needed` */
-    if (!f.uses || !f.is_output) {                 /* no rewrite is still a correct plan */
+    f.is_output = calloc(2 * (size_t)g->count, 1);
+    if (!f.uses || !f.is_output) { /* no rewrite is still a correct plan */
         free(f.uses);
         free(f.is_output);
         return;

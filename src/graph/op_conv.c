@@ -202,23 +202,6 @@ static pg_status ballot_check(const pg_vk_info *info) {
                    info->name);
 }
 
-/* The epilogue fuse.c gave node n (a third input, the addend): EPI bits
- * (PG_EPI_IPARAM) as specialization constant `spec`, the slope (PG_EPI_FPARAM)
- * and the addend's length as push words `push`, `push` + 1, the addend at
- * binding 3 (an operand when there is none: the shaders declare binding 3).
- * A fused node has one pass (fuse.c checks), so the epilogue sees final sums. */
-static pg_status epilogue_set(const pg_graph *g, const pg_node *n, pg_dispatch *d, int spec,
-                              int push) {
-    int fused = n->n_inputs > 2;
-    d->key.spec[spec] = fused ? (uint32_t)n->iparams[PG_EPI_IPARAM] : 0;
-    d->push[push] = float_bits(fused ? n->fparams[PG_EPI_FPARAM] : 0.0f);
-    d->push[push + 1] = fused ? (uint32_t)pg_tensor_numel(g, n->inputs[2]) : 1;
-    d->bindings[3] = fused ? n->inputs[2] : n->inputs[1];
-    if (fused && d->n_passes > 1)
-        return PG_FAIL(PG_ERR_INVALID, "%s: a fused epilogue needs a one-pass kernel", n->name);
-    return PG_OK;
-}
-
 /* A weight gradient split into chunks of pixels: d[0] writes each chunk's
  * partial sums (its scale, push slot scale_slot, set to 1) to the scratch and
  * d[1] adds them up times the op's scale. */
@@ -285,8 +268,9 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
     d->push[10] = (uint32_t)(splits > 1 ? chunk : pixels);
     d->push[11] = (uint32_t)(row_tiles * col_tiles * splits);
     pg_dispatch_grid(info, row_tiles * col_tiles * splits, d->groups);
+    d->bindings[3] = n->inputs[1]; /* the epilogue's operand, declared either way */
     if (splits > 1) split_reduce(info, d, t, splits, rows * cols, 5, n->fparams[0]);
-    return epilogue_set(g, n, d, 7, 12);
+    return pg_epilogue_set(g, t, d);
 }
 
 /* shaders/conv2d_general.comp: any kernel, stride and padding; an implicit
@@ -369,17 +353,9 @@ static pg_status conv_general_build(const pg_vk_info *info, const pg_graph *g, p
     memcpy(d->push, push, sizeof push);
     d->push[16] = (uint32_t)n->iparams[2];
     pg_dispatch_grid(info, groups, d->groups);
+    d->bindings[3] = n->inputs[1]; /* the epilogue's operand, declared either way */
     if (splits > 1) split_reduce(info, d, t, splits, rows * cols, 7, n->fparams[0]);
-    return epilogue_set(g, n, d, 6, 17);
-}
-
-/* The epilogue of a fused node for gemm_tiled.comp (see epilogue_set). */
-static void epilogue_problem(const pg_graph *g, const pg_node *n, pg_gemm_problem *p) {
-    if (n->n_inputs <= 2) return;
-    p->epi = (uint32_t)n->iparams[PG_EPI_IPARAM];
-    p->slope = n->fparams[PG_EPI_FPARAM];
-    p->addend = n->inputs[2];
-    p->addend_n = (uint32_t)pg_tensor_numel(g, n->inputs[2]);
+    return pg_epilogue_set(g, t, d);
 }
 
 /* The conv family as one GEMM of shaders/gemm_tiled.comp (GPU class). */
@@ -399,11 +375,11 @@ static pg_status conv_tiled_build(const pg_vk_info *info, const pg_gemm_choice *
                          .out = t,
                          .a = n->inputs[0],
                          .b = n->inputs[1]};
-    epilogue_problem(g, n, &p);
     p.m = mode == PG_CONV_WEIGHT_GRAD ? taps * ci : pixels;
     p.n = mode == PG_CONV_INPUT_GRAD ? ci : co;
     p.k = mode == PG_CONV_FORWARD ? taps * ci : mode == PG_CONV_INPUT_GRAD ? taps * co : pixels;
-    return pg_gemm_tiled_dispatch(info, c, &p, d);
+    PG_TRY(pg_gemm_tiled_dispatch(info, c, &p, d));
+    return pg_epilogue_set(g, t, d);
 }
 
 /* ProGAN's shapes run on the variant pg_gemm_choose picks (register-blocked on
@@ -451,8 +427,8 @@ static pg_status matmul_tiled_build(const pg_vk_info *info, const pg_gemm_choice
                          .out = t,
                          .a = n->inputs[0],
                          .b = n->inputs[1]};
-    epilogue_problem(g, n, &p);
-    return pg_gemm_tiled_dispatch(info, c, &p, d);
+    PG_TRY(pg_gemm_tiled_dispatch(info, c, &p, d));
+    return pg_epilogue_set(g, t, d);
 }
 
 pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
@@ -500,8 +476,9 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     d->push[9] = swap ? (uint32_t)cols : 1;
     d->push[10] = (uint32_t)col_tiles;
     d->push[11] = (uint32_t)(row_tiles * col_tiles);
+    d->bindings[3] = n->inputs[1]; /* the epilogue's operand, declared either way */
     pg_dispatch_grid(info, row_tiles * col_tiles, d->groups);
-    return epilogue_set(g, n, d, 5, 12);
+    return pg_epilogue_set(g, t, d);
 }
 
 /* ---- VJP rules: the three conv ops with the same geometry are each other's adjoints */

@@ -229,18 +229,20 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
                     uint64_t chunk, uint64_t splits) {
     /* many outputs: a lane each (no barriers); few: a workgroup each (see the shader) */
     int columns = out_count * splits >= 64;
-    pg_dispatch_init(d, PG_SHADER_REDUCE, 2);
-    d->key.spec_count = 2;
+    pg_dispatch_init(d, PG_SHADER_REDUCE, 3);
+    d->key.spec_count = 3;           /* spec 2: EPI, 0 unless pg_epilogue_set */
     d->key.spec[PG_SPEC_WG] = PG_WG; /* a power of 2: the tree sum halves it */
     d->key.spec[PG_SPEC_CODE] = columns ? PG_REDUCE_COLUMNS : PG_REDUCE_TREE;
     d->bindings[0] = out;
     d->bindings[1] = in;
+    d->bindings[2] = in; /* the epilogue's operand (pg_epilogue_set), declared either way */
     for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)in_shape[i];
     d->push[4] = (uint32_t)axes;
     d->push[5] = float_bits(scale);
     d->push[6] = (uint32_t)out_count;
     d->push[7] = (uint32_t)chunk;
     d->push[8] = (uint32_t)splits;
+    d->push[10] = 1; /* the epilogue operand's length (never 0: a modulus) */
     uint64_t work = out_count * splits;
     if (columns)
         pg_dispatch_lanes(info, d, PG_WG, work);
@@ -262,7 +264,7 @@ pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tens
     if (splits <= 1) {
         pg_reduce_pass(info, d, t, n->inputs[0], in, n->iparams[0], n->fparams[0], out_count,
                        reduced, 1);
-        return PG_OK;
+        return pg_epilogue_set(g, t, d);
     }
     pg_reduce_pass(info, &d[0], PG_BIND_SCRATCH, n->inputs[0], in, n->iparams[0], 1.0f, out_count,
                    chunk, splits);
@@ -271,7 +273,7 @@ pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tens
     int partial_shape[4] = {(int)splits, 1, 1, (int)out_count};
     pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, n->fparams[0], out_count,
                    splits, 1);
-    return PG_OK;
+    return pg_epilogue_set(g, t, d);
 }
 
 /* ---- VJP rules: only constructors, so they can be differentiated again */

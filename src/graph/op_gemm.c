@@ -132,20 +132,16 @@ pg_status pg_gemm_tiled_dispatch(const pg_vk_info *info, const pg_gemm_choice *c
     if (splits < ceil_div(ksteps, PG_MAX_LOOP_TRIPS)) splits = ceil_div(ksteps, PG_MAX_LOOP_TRIPS);
     uint64_t kchunk = ceil_div(ksteps, splits) * bk;
     splits = ceil_div(p->k, kchunk); /* no empty split */
-    if (p->epi && splits > 1)
-        return PG_FAIL(PG_ERR_INVALID, "gemm: a fused epilogue needs one split, not %llu",
-                       (unsigned long long)splits);
     pg_dispatch_init(d, PG_SHADER_GEMM_TILED, 4);
     uint32_t spec[8] = {
         wg,   p->mode | p->a_kfast << 2 | p->b_nfast << 3 | p->ks << 4, s->bm, s->bn, bk, s->tm,
         s->tn};
-    spec[7] = p->epi;
-    d->key.spec_count = 8;
+    d->key.spec_count = 8; /* spec 7: EPI, 0 unless pg_epilogue_set */
     memcpy(d->key.spec, spec, sizeof spec);
     d->bindings[0] = p->out;
     d->bindings[1] = p->a;
     d->bindings[2] = p->b;
-    d->bindings[3] = p->epi ? p->addend : p->a; /* declared by the shader either way */
+    d->bindings[3] = p->a; /* the epilogue's operand (pg_epilogue_set), declared either way */
     float scale = splits > 1 ? 1.0f : p->scale;
     uint32_t push[17] = {p->conv[0],       p->conv[1],     p->conv[2],
                          p->conv[3],       p->conv[4],     0,
@@ -155,8 +151,6 @@ pg_status pg_gemm_tiled_dispatch(const pg_vk_info *info, const pg_gemm_choice *c
                          p->strides[2],    p->strides[3]};
     memcpy(&push[5], &scale, 4);
     memcpy(d->push, push, sizeof push);
-    memcpy(&d->push[17], &p->slope, 4);
-    d->push[18] = p->epi ? p->addend_n : 1;
     pg_dispatch_grid(info, mt * nt * splits, d->groups);
     if (splits <= 1) return PG_OK;
     d[0].bindings[0] = PG_BIND_SCRATCH;

@@ -94,17 +94,23 @@ pg_tensor pg_reduce_to_shape(pg_graph *g, pg_tensor dy, const int shape[4]);
 int pg_conv_is_progan_shape(const pg_graph *g, pg_tensor t);
 
 /* ---- plan-time graph rewrites (fuse.c) */
-/* A conv-family or matmul node with a third input carries a fused epilogue
- * (shaders/epilogue.glsl): iparams[PG_EPI_IPARAM] = PG_EPI_* bits,
- * fparams[PG_EPI_FPARAM] = the leaky ReLU slope, inputs[2] = the addend. */
+/* A node of the conv family, matmul or reduce_sum with iparams[PG_EPI_IPARAM]
+ * != 0 carries a fused epilogue (shaders/epilogue.glsl): those PG_EPI_* bits,
+ * fparams[PG_EPI_FPARAM] = the leaky ReLU slope, and its last input (one more
+ * than the op's arity) the epilogue's operand. */
 #define PG_EPI_IPARAM 5
 #define PG_EPI_FPARAM 1
 /* Rewrites the plan's copy of the nodes (ids unchanged, outputs kept) into
- * fewer dispatches with bitwise the same values: add and leaky_relu folded into
- * the conv/matmul that feeds them, leaky_relu_grad reading the leaky_relu
- * output. The caller's graph (and so the autodiff and the float64 reference)
- * is untouched. $PROGAN_FUSE=0 turns it off. */
+ * fewer dispatches with bitwise the same values: the add, leaky_relu or
+ * leaky_relu_grad that alone reads a conv/matmul/reduce_sum output folded into
+ * that kernel's store, leaky_relu_grad reading the leaky_relu output. The
+ * caller's graph (and so the autodiff and the float64 reference) is untouched.
+ * $PROGAN_FUSE=0 turns it off. */
 void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int n_outputs);
+/* Called last by the dispatch builders of those ops: puts node t's epilogue
+ * (none: the defaults) on the pass that writes its output, d[0] or the reduce
+ * pass d[1] of a split kernel. */
+pg_status pg_epilogue_set(const pg_graph *g, pg_tensor t, pg_dispatch *d);
 
 /* ---- dispatch helpers */
 /* A grid of at least `count` workgroups, x wrapping into y and then z (see
@@ -149,10 +155,6 @@ typedef struct {
     uint32_t strides[4]; /* matmul: A's m and k strides, B's k and n strides */
     float scale;
     pg_tensor out, a, b;
-    uint32_t epi;      /* fused epilogue PG_EPI_* (one split only), 0: none */
-    float slope;       /* its leaky ReLU slope */
-    pg_tensor addend;  /* its addend (binding 3) */
-    uint32_t addend_n; /* elements of the addend */
 } pg_gemm_problem;
 pg_status pg_gemm_tiled_dispatch(const pg_vk_info *info, const pg_gemm_choice *c,
                                  const pg_gemm_problem *p, pg_dispatch *d);
