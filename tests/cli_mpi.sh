@@ -74,7 +74,7 @@ kill_rank() { # kill_rank NAME PATTERN MPIRUN-OPTIONS...
     local name=$1 pattern=$2; shift 2
     "${mpi[@]}" "$@" "$progan" train "${common[@]}" --out "$tmp/$name" --kimg 1000 \
         >"$tmp/$name.log" 2>&1 </dev/null &
-    local launcher=$! victim= start rc
+    local launcher=$! victim= rc
     for _ in $(seq 1 900); do grep -q "^tick 2 " "$tmp/$name.log" && break; sleep 0.1; done
     for d in /proc/[0-9]*; do
         [ "$(cut -d' ' -f4 "$d/stat" 2>/dev/null)" = "$launcher" ] || continue
@@ -82,13 +82,16 @@ kill_rank() { # kill_rank NAME PATTERN MPIRUN-OPTIONS...
     done
     check "$name: found rank 1" test -n "$victim"
     [ -n "$victim" ] && kill -9 "$victim"
-    start=$(date +%s)
-    for _ in $(seq 1 600); do kill -0 $launcher 2>/dev/null || break; sleep 0.1; done
-    kill -0 $launcher 2>/dev/null && kill -9 $launcher
+    # the survivor notices at its next wait, after the step it is in: allow
+    # 120 s (a step of this tiny run takes well under a second on a quiet
+    # machine, but CI runs test_train_1024 beside this test); a hang is killed
+    local ended=0
+    for _ in $(seq 1 1200); do kill -0 $launcher 2>/dev/null || { ended=1; break; }; sleep 0.1; done
+    [ $ended = 0 ] && kill -9 $launcher
     wait $launcher
     rc=$?
     check "$name: exit non-zero" test "$rc" != 0
-    check "$name: within 20 s" test $(($(date +%s) - start)) -le 20
+    check "$name: ends by itself" test $ended = 1
     check "$name: message names rank 1" grep -Eq "$pattern" "$tmp/$name.log"
     check "$name: last checkpoint loads" bash -c "'$progan' info '$(last "$tmp/$name")' | grep -qi checkpoint"
 }
