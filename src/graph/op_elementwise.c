@@ -182,8 +182,8 @@ static int operand_vec4(uint32_t mode, const int out[4]) {
            (mode == 4 && (out[1] * out[2] * out[3]) % 4 == 0);
 }
 
-/* $PROGAN_EW_VEC4=0 keeps every elementwise op on the scalar path (tests run
- * both on the same cases). */
+/* $PROGAN_EW_VEC4=0 keeps every elementwise op on the scalar path, so tests
+ * run both paths on the same cases (ctest's *_subgroup16 entries set it). */
 static int vec4_allowed(void) {
     const char *v = getenv("PROGAN_EW_VEC4");
     return !v || strcmp(v, "0") != 0;
