@@ -9,7 +9,9 @@ Never a dependency of the build or the tests; needs Debian's python3-torch
 
 usage: torch_step.py time [--res R] [--batch N] [--fmap-base N] [--fmap-max N]
                           [--fmap-decay X] [--channels C] [--fading] [--reps N] [--threads T]
-       torch_step.py check DUMP.safetensors   (float64 recompute, JSON errors, exit 1 if off)
+       torch_step.py check DUMP.safetensors [--per-tensor]
+                          (float64 recompute, JSON errors, exit 1 if off; --per-tensor adds
+                          PyTorch float32's errors, per network and per gradient tensor)
 """
 import argparse
 import json
@@ -230,9 +232,11 @@ def rel_err(a, b):
     return float((a - b).norm() / max(float(b.norm()), 1e-30))
 
 
-def check(path):
-    torch.set_default_dtype(torch.float64)
-    t, meta = read_safetensors(path)
+def step_grads(t, meta, dtype):
+    """Losses and every gradient of a dump's D step and G step, computed in dtype
+    from the dump's own inputs and parameters."""
+    torch.set_default_dtype(dtype)
+    t = {k: v.to(dtype) for k, v in t.items()}
     cfg = {k: float(meta[k]) for k in ("fmap_base", "fmap_decay", "gp_lambda", "drift",
                                         "gp_norm_divisor")}
     for k in ("fmap_max", "channels", "latent", "mbstd_group"):
@@ -247,22 +251,52 @@ def check(path):
     loss_d, gp = d_loss(G, D, t["inputs.reals"], t["inputs.latents_d"], t["inputs.gp_mix"], res,
                         alpha, cfg)
     dnames = [n for n in names if n.startswith("D.")]
-    gd = torch.autograd.grad(loss_d, [p[n] for n in dnames])
+    gd = torch.autograd.grad(loss_d, [p[n] for n in dnames], allow_unused=True)
     Dg = Net(cfg, {n: t["gstep." + n].clone().requires_grad_(True) for n in dnames})
     loss_g = g_loss(G, Dg, t["inputs.latents_g"], res, alpha)
     gnames = [n for n in names if n.startswith("G.")]
-    gg = torch.autograd.grad(loss_g, [p[n] for n in gnames])
-    errs = {"loss_d": rel_err(loss_d.detach(), t["scalars.loss_d"][0]),
-            "loss_g": rel_err(loss_g.detach(), t["scalars.loss_g"][0]),
-            "gp": rel_err(gp.detach(), t["scalars.gp"][0])}
-    grad_errs = {n: rel_err(g, t["grads." + n]) for n, g in zip(dnames + gnames, gd + gg)}
+    gg = torch.autograd.grad(loss_g, [p[n] for n in gnames], allow_unused=True)
+    # a layer the phase does not use (torgb4 at 16x16) has a zero gradient
+    grads = {n: (torch.zeros_like(p[n]) if g is None else g).detach().double()
+             for n, g in zip(dnames + gnames, gd + gg)}
+    scalars = {"loss_d": loss_d.detach().double(), "loss_g": loss_g.detach().double(),
+               "gp": gp.detach().double()}
+    return scalars, grads, res, alpha_v
+
+
+def net_err(grads, ref, prefix):
+    """One network's gradients as a whole: largest difference over largest magnitude."""
+    names = [n for n in ref if n.startswith(prefix)]
+    diff = max(float((grads[n] - ref[n]).abs().max()) for n in names)
+    return diff / max(max(float(ref[n].abs().max()) for n in names), 1e-30)
+
+
+def check(path, per_tensor=False):
+    """Recomputes a dump in float64; with per_tensor, also in PyTorch float32, and
+    reports each gradient tensor's error of progan and of PyTorch float32."""
+    t, meta = read_safetensors(path)
+    scalars, ref, res, alpha_v = step_grads(t, meta, torch.float64)
+    dev = {n: t["grads." + n] for n in ref}
+    errs = {k: rel_err(v, t["scalars." + k][0]) for k, v in scalars.items()}
+    grad_errs = {n: rel_err(dev[n], g) for n, g in ref.items()}
     worst = max(grad_errs, key=grad_errs.get)
-    ok = max(errs.values()) < 1e-4 and grad_errs[worst] < 1e-3
-    print(json.dumps({"bench": "torch_check", "dump": path, "resolution": res, "alpha": alpha_v,
-                      "loss_d": float(loss_d), "loss_d_progan": float(t["scalars.loss_d"][0]),
-                      "loss_g": float(loss_g), "loss_g_progan": float(t["scalars.loss_g"][0]),
-                      **{"rel_err_" + k: v for k, v in errs.items()},
-                      "worst_grad": worst, "worst_grad_rel_err": grad_errs[worst], "ok": ok}))
+    # per network, not per tensor: D's last bias gradient, 2 * drift * mean(D(real)), is what
+    # is left after +1/N and -1/N cancel, so its own relative error is percent-sized in float32
+    net = {k: net_err(dev, ref, k + ".") for k in ("G", "D")}
+    ok = max(errs.values()) < 1e-4 and max(net.values()) < 1e-3
+    out = {"bench": "torch_check", "dump": path, "resolution": res, "alpha": alpha_v,
+           "loss_d": float(scalars["loss_d"]), "loss_d_progan": float(t["scalars.loss_d"][0]),
+           "loss_g": float(scalars["loss_g"]), "loss_g_progan": float(t["scalars.loss_g"][0]),
+           **{"rel_err_" + k: v for k, v in errs.items()},
+           "worst_grad": worst, "worst_grad_rel_err": grad_errs[worst],
+           "G_err": net["G"], "D_err": net["D"], "ok": ok}
+    if per_tensor:
+        _, f32, _, _ = step_grads(t, meta, torch.float32)
+        out["G_err_torch_float32"] = net_err(f32, ref, "G.")
+        out["D_err_torch_float32"] = net_err(f32, ref, "D.")
+        out["grads"] = {n: {"progan": grad_errs[n], "torch_float32": rel_err(f32[n], g)}
+                        for n, g in ref.items()}
+    print(json.dumps(out))
     return 0 if ok else 1
 
 
@@ -281,9 +315,11 @@ def main():
     tp.add_argument("--threads", type=int, default=2)
     cp = sub.add_parser("check")
     cp.add_argument("dump")
+    cp.add_argument("--per-tensor", action="store_true",
+                    help="also PyTorch float32: each gradient tensor's relative error, both")
     a = ap.parse_args()
     if a.cmd == "check":
-        return check(a.dump)
+        return check(a.dump, a.per_tensor)
     time_steps(a)
     return 0
 
