@@ -241,11 +241,7 @@ static uint64_t device_heap(const pg_vk_info *info) {
         any = PG_MAX(any, info->heap_size[i]);
         if (info->heap_device_local[i]) best = PG_MAX(best, info->heap_size[i]);
     }
-    best = best ? best : any;
-    /* stand-in for src/vk's emulation (issue 9) until it lands: a smaller heap */
-    const char *mb = getenv("PROGAN_EMULATE_HEAP_MB");
-    if (mb && atoll(mb) > 0) best = PG_MIN(best, (uint64_t)atoll(mb) << 20);
-    return best;
+    return best ? best : any;
 }
 
 /* --micro-batch auto: the fewest micro-batches (the largest micro-batch) whose

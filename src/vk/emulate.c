@@ -3,7 +3,9 @@
  * another vendor's limits wherever they are tighter than its own, so lavapipe
  * runs the tiling, grid wrapping, arena chunking and kernel choices a real GPU
  * would take. PROGAN_EMULATE_GROUPS=N shrinks maxComputeWorkGroupCount[0]
- * further (below any real device) so small test shapes wrap the grid. */
+ * further (below any real device) so small test shapes wrap the grid;
+ * PROGAN_EMULATE_HEAP_MB=N shrinks the device-local heap to N MiB (what fits
+ * on a small GPU: --micro-batch auto plans for it, allocations past it fail). */
 #include "vk/vk.h"
 
 #include <stdio.h>
@@ -138,6 +140,25 @@ static pg_status groups_apply(pg_vk_info *info) {
     return PG_OK;
 }
 
+/* PROGAN_EMULATE_HEAP_MB: a smaller device-local heap (MiB), as a GPU with
+ * little memory has, for --micro-batch auto and allocation failures. */
+static pg_status heap_apply(pg_vk_info *info) {
+    const char *env = getenv("PROGAN_EMULATE_HEAP_MB");
+    if (!env || !*env) return PG_OK;
+    char *end;
+    long long mb = strtoll(env, &end, 10);
+    if (*end || mb < 1 || mb > (1ll << 30))
+        return PG_FAIL(PG_ERR_INVALID,
+                       "PROGAN_EMULATE_HEAP_MB=%s: give the heap in MiB, a whole number >= 1", env);
+    for (uint32_t h = 0; h < info->heap_count; h++)
+        if (info->heap_device_local[h] || info->heap_count == 1)
+            info->heap_size[h] = min_u64(info->heap_size[h], (uint64_t)mb << 20);
+    snprintf(info->emulated + strlen(info->emulated),
+             sizeof info->emulated - strlen(info->emulated), "%sheap=%lldMiB",
+             info->emulated[0] ? "," : "", mb);
+    return PG_OK;
+}
+
 pg_status pg_vk_emulation_apply(pg_vk_info *info) {
     info->emulated[0] = 0;
     const char *env = getenv("PROGAN_EMULATE");
@@ -153,5 +174,6 @@ pg_status pg_vk_emulation_apply(pg_vk_info *info) {
         limits_apply(v, info);
         snprintf(info->emulated, sizeof info->emulated, "%s", v->name);
     }
-    return groups_apply(info);
+    PG_TRY(groups_apply(info));
+    return heap_apply(info);
 }

@@ -41,12 +41,13 @@ typedef struct {
     uint64_t heap_size[VK_MAX_MEMORY_HEAPS];
     int heap_device_local[VK_MAX_MEMORY_HEAPS];
     int unified_memory; /* a DEVICE_LOCAL | HOST_VISIBLE type covers the main heap */
-    char emulated[32];  /* PROGAN_EMULATE's vendor (and PROGAN_EMULATE_GROUPS), or "" */
+    char emulated[64];  /* PROGAN_EMULATE's vendor (and _GROUPS, _HEAP_MB), or "" */
 } pg_vk_info;
 
 /* Applies $PROGAN_EMULATE (amd|intel|apple|nvidia|min: that vendor's limits
- * wherever tighter than the device's) and $PROGAN_EMULATE_GROUPS=N (at most N
- * workgroups per grid dimension, to wrap grids at test sizes). src/vk/emulate.c
+ * wherever tighter than the device's), $PROGAN_EMULATE_GROUPS=N (at most N
+ * workgroups per grid dimension, to wrap grids at test sizes) and
+ * $PROGAN_EMULATE_HEAP_MB=N (an N MiB device-local heap). src/vk/emulate.c
  * has the table and its sources. */
 pg_status pg_vk_emulation_apply(pg_vk_info *info);
 
