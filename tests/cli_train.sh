@@ -26,6 +26,13 @@ check "missing driver" expect_rc 1 "mesa-vulkan-drivers" env VK_DRIVER_FILES=/no
     VK_ICD_FILENAMES=/nonexistent.json "$progan" devices
 check "bad device" expect_rc 1 "progan devices" "$progan" train --data "$tmp/fm" --preset tiny \
     --resolution 16 --out "$tmp/bad" --device 99
+# emulation variables with bad values: one clear message naming the variable, exit 1
+check "bad PROGAN_EMULATE" expect_rc 1 "PROGAN_EMULATE=bogus" env PROGAN_EMULATE=bogus "$progan" devices
+check "bad PROGAN_EMULATE_GROUPS" expect_rc 1 "PROGAN_EMULATE_GROUPS=0" \
+    env PROGAN_EMULATE_GROUPS=0 "$progan" devices
+check "bad PROGAN_EMULATE_HEAP_MB" expect_rc 1 "PROGAN_EMULATE_HEAP_MB=1x" \
+    env PROGAN_EMULATE_HEAP_MB=1x "$progan" devices
+check "PROGAN_EMULATE_HEAP_MB shown" bash -c "PROGAN_EMULATE_HEAP_MB=64 '$progan' devices | grep -q 'heap=64MiB'"
 common=(--preset tiny --resolution 16 --out "$tmp/runs")
 check "dry run timeline" bash -c "'$progan' train --data '$tmp/fm' ${common[*]} --dry-run | grep -q fade-in"
 check "unknown flag" expect_rc 2 "unknown option" "$progan" train --data "$tmp/fm" --bogus 1
