@@ -62,11 +62,13 @@ static void case_matmul(const char *variant, int m, int k, int n, uint64_t seed)
 
 static void run_variant(const char *variant, uint64_t seed) {
     setenv("PROGAN_CONV", variant, 1);
-    case_conv(variant, 2, 9, 11, 13, 130, 3, seed);  /* > one 128x128 block both ways */
-    case_conv(variant, 3, 7, 5, 37, 6, 1, seed + 1); /* 1x1, skinny output */
-    case_conv(variant, 1, 4, 4, 3, 5, 3, seed + 2);  /* a 4x4 layer: fewer pixels than a tile */
-    case_matmul(variant, 133, 37, 131, seed + 3);    /* odd M, N and K */
-    case_matmul(variant, 3, 1000, 5, seed + 4);      /* dense-like: long K, tiny M and N */
+    case_conv(variant, 2, 9, 11, 13, 130, 3, seed);   /* > one 128x128 block both ways */
+    case_conv(variant, 3, 7, 5, 37, 6, 1, seed + 1);  /* 1x1, skinny output */
+    case_conv(variant, 1, 4, 4, 3, 5, 3, seed + 2);   /* a 4x4 layer: fewer pixels than a tile */
+    case_conv(variant, 2, 5, 6, 12, 40, 3, seed + 5); /* channels in 4s (vec4 loads both ways), a
+                                                        partial column tile */
+    case_matmul(variant, 133, 37, 131, seed + 3);     /* odd M, N and K */
+    case_matmul(variant, 3, 1000, 5, seed + 4);       /* dense-like: long K, tiny M and N */
 }
 
 /* With arguments, only the variants named (ctest runs them in groups). */
@@ -79,9 +81,21 @@ int main(int argc, char **argv) {
     }
     /* "tiled" alone: the block shape and split-K the device's limits choose */
     static const char *const variants[] = {
-        "tiled",         "tiled:128x128:1", "tiled:128x128:3", "tiled:64x64:1",
-        "tiled:64x64:2", "tiled:128x32:1",  "tiled:128x32:4",  "tiled:32x32:1",
-        "tiled:32x32:7", "register",        "general",
+        "tiled",
+        "tiled:128x128:1",
+        "tiled:128x128:3",
+        "tiled:64x64:1",
+        "tiled:64x64:2",
+        "tiled:128x32:1",
+        "tiled:128x32:4",
+        "tiled:32x32:1",
+        "tiled:32x32:7",
+        "register",
+        "register:storage",
+        "register:texel:2x4",
+        "register:storage:4x2",
+        "register:texel:16x1",
+        "general",
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
         run_variant(variants[i], 500 + 10 * i);

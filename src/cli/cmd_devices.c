@@ -34,8 +34,10 @@ static void print_device(int index, const pg_vk_info *d) {
            d->max_workgroup_count[1], d->max_workgroup_count[2]);
     printf("    bindings      %u storage buffers per stage, %u bytes of push constants\n",
            d->max_storage_buffers, d->max_push_constants);
-    printf("    buffers       storage range %.0f MiB, allocation %.0f MiB\n",
-           d->max_storage_buffer_range / 1048576.0, d->max_allocation_size / 1048576.0);
+    printf("    buffers       storage range %.0f MiB, allocation %.0f MiB, texel buffers %u "
+           "texels\n",
+           d->max_storage_buffer_range / 1048576.0, d->max_allocation_size / 1048576.0,
+           d->max_texel_elements);
     printf("    features      fp16 %s, int8 %s, cooperative matrix %s, timestamps %s, "
            "subgroup ballot %s\n",
            d->has_fp16 ? "yes" : "no", d->has_int8 ? "yes" : "no",

@@ -165,9 +165,10 @@ static uint64_t target_groups(const pg_vk_info *info) {
  * lane, accumulators partly spilled); GPUs get a smaller, register-resident
  * tile (not tuned: no GPU was available; a shared-memory variant belongs there).
  * Workgroups shrink (down to a subgroup) until the grid fills the device. */
-static gemm_tile choose_tile(const pg_vk_info *info, uint64_t rows, uint64_t cols) {
+static gemm_tile choose_tile(const pg_vk_info *info, const pg_gemm_choice *c, uint64_t rows,
+                             uint64_t cols) {
     int cpu = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    gemm_tile t = {64, cpu ? 8 : 4, cpu ? 32 : 16, 8};
+    gemm_tile t = {64, c->tm ? c->tm : cpu ? 8 : 4, c->tn ? c->tn : cpu ? 32 : 16, 8};
     uint32_t sub = info->subgroup_size ? info->subgroup_size : 8;
     /* the sharing is subgroupBroadcast: ballot, not arithmetic */
     if (!info->subgroup_ballot || t.sgc > info->subgroup_min) t.sgc = 1;
@@ -202,6 +203,40 @@ static pg_status ballot_check(const pg_vk_info *info) {
                    info->name);
 }
 
+/* Whether the register conv kernel reads its operands through texel buffers:
+ * PROGAN_CONV=register:texel or :storage decides (tests run both); by default
+ * CPU devices do: on lavapipe a texelFetch is one vector gather while a
+ * storage-buffer load loops over the SIMD lanes, about 10x slower per load (README, "Kernel
+ * variants"). */
+static int texel_wanted(const pg_vk_info *info, const pg_gemm_choice *c) {
+    if (c->loads != PG_LOADS_AUTO) return c->loads == PG_LOADS_TEXEL;
+    return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+}
+
+/* Binds the conv kernel's operands (bindings 1, 2) as texel buffers where
+ * wanted and possible: each must fit maxTexelBufferElements, and every range a
+ * storage buffer may start at must suit a texel view too. The formats follow
+ * conv2d.glsl: RGBA32F exactly where it loads vec4s (A with VEC, B in MODE 1
+ * with VEC). The column loads are then cheap for every lane: no sharing. */
+static void conv_texels(const pg_vk_info *info, const pg_gemm_choice *c, const pg_graph *g,
+                        pg_tensor t, uint32_t mode, uint32_t tn, pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    int vec = d->key.spec[5] != 0;
+    /* MODE 0/2 read B along the output columns: 4 per fetch where they come in 4s */
+    int bv = mode != PG_CONV_INPUT_GRAD && g->nodes[n->inputs[1]].shape[3] % 4 == 0 && tn % 4 == 0;
+    pg_vk_binding_kind ka = vec ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F;
+    pg_vk_binding_kind kb =
+        (mode == PG_CONV_INPUT_GRAD && vec) || bv ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F;
+    uint64_t na = (uint64_t)pg_tensor_numel(g, n->inputs[0]) / (vec ? 4 : 1);
+    uint64_t nb = (uint64_t)pg_tensor_numel(g, n->inputs[1]) / (kb == PG_VK_TEXEL_RGBA32F ? 4 : 1);
+    if (!texel_wanted(info, c) || na > info->max_texel_elements || nb > info->max_texel_elements ||
+        info->min_texel_alignment > info->min_storage_alignment)
+        return;
+    d->key.shader = PG_SHADER_CONV2D_TEXEL;
+    d->key.texel = PG_VK_TEXEL_SET(ka, 1) | PG_VK_TEXEL_SET(kb, 2);
+    d->key.spec[8] = (uint32_t)bv;
+}
+
 /* A weight gradient split into chunks of pixels: d[0] writes each chunk's
  * partial sums (its scale, push slot scale_slot, set to 1) to the scratch and
  * d[1] adds them up times the op's scale. */
@@ -215,8 +250,8 @@ static void split_reduce(const pg_vk_info *info, pg_dispatch *d, pg_tensor t, ui
     pg_reduce_pass(info, &d[1], t, PG_BIND_SCRATCH, partial_shape, 1, scale, outputs, splits, 1);
 }
 
-static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t, uint32_t mode,
-                            pg_dispatch *d) {
+static pg_status conv_build(const pg_vk_info *info, const pg_gemm_choice *c, const pg_graph *g,
+                            pg_tensor t, uint32_t mode, pg_dispatch *d) {
     PG_TRY(ballot_check(info));
     const pg_node *n = &g->nodes[t];
     const int *a = g->nodes[n->inputs[0]].shape, *b = g->nodes[n->inputs[1]].shape;
@@ -232,16 +267,18 @@ static pg_status conv_build(const pg_vk_info *info, const pg_graph *g, pg_tensor
         mode == PG_CONV_WEIGHT_GRAD ? (uint64_t)k * k * ci : (uint64_t)a[0] * a[1] * a[2];
     uint64_t cols = (uint64_t)(mode == PG_CONV_INPUT_GRAD ? ci : co);
     int reduce = mode == PG_CONV_FORWARD ? ci : co; /* channels summed per tap (MODE 0/1) */
-    gemm_tile tile = choose_tile(info, rows, cols);
+    gemm_tile tile = choose_tile(info, c, rows, cols);
     pg_dispatch_init(d, PG_SHADER_CONV2D, 4);
-    d->key.spec_count = 8;
+    d->key.spec[5] =
+        mode == PG_CONV_WEIGHT_GRAD ? ci % 4 == 0 && tile.tm % 4 == 0 : reduce % 4 == 0;
+    conv_texels(info, c, g, t, mode, tile.tn, d);
+    if (d->key.texel) tile.sgc = 1;
+    d->key.spec_count = 9;
     d->key.spec[PG_SPEC_WG] = tile.wg;
     d->key.spec[1] = mode;
     d->key.spec[2] = (uint32_t)k;
     d->key.spec[3] = tile.tm;
     d->key.spec[4] = tile.tn;
-    d->key.spec[5] =
-        mode == PG_CONV_WEIGHT_GRAD ? ci % 4 == 0 && tile.tm % 4 == 0 : reduce % 4 == 0;
     d->key.spec[6] = tile.sgc;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
@@ -392,7 +429,7 @@ static pg_status conv_route(const pg_vk_info *info, const pg_graph *g, pg_tensor
     if (c.kind == PG_GEMM_GENERAL || !pg_conv_is_progan_shape(g, t))
         return conv_general_build(info, g, t, mode, d);
     if (c.kind == PG_GEMM_TILED) return conv_tiled_build(info, &c, g, t, mode, d);
-    return conv_build(info, g, t, mode, d);
+    return conv_build(info, &c, g, t, mode, d);
 }
 
 pg_status conv2d_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t, pg_dispatch *d) {
@@ -451,7 +488,7 @@ pg_status matmul_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t
     uint32_t b_j = tb ? (uint32_t)k : 1, b_k = tb ? 1 : (uint32_t)cols;
     int swap = m < cols;
     uint64_t rows = (uint64_t)(swap ? cols : m), ucols = (uint64_t)(swap ? m : cols);
-    gemm_tile tile = choose_tile(info, rows, ucols);
+    gemm_tile tile = choose_tile(info, &choice, rows, ucols);
     pg_dispatch_init(d, PG_SHADER_MATMUL, 4);
     d->key.spec_count = 6;
     d->key.spec[PG_SPEC_WG] = tile.wg;

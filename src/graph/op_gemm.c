@@ -55,18 +55,48 @@ static pg_status parse_tiled(const char *v, pg_gemm_choice *c) {
                    "PROGAN_CONV=%s: unknown block shape (use 128x128, 64x64, 128x32 or 32x32)", v);
 }
 
+/* Parses "register[:texel|:storage][:TMxTN]" after the kind name. */
+static pg_status parse_register(const char *v, pg_gemm_choice *c) {
+    const char *rest = v + strlen("register");
+    while (*rest == ':') {
+        rest++;
+        size_t len = strcspn(rest, ":");
+        unsigned tm, tn;
+        char tail;
+        if (len == 5 && !strncmp(rest, "texel", 5))
+            c->loads = PG_LOADS_TEXEL;
+        else if (len == 7 && !strncmp(rest, "storage", 7))
+            c->loads = PG_LOADS_STORAGE;
+        else if (sscanf(rest, "%ux%u%c", &tm, &tn, &tail) >= 2 && (tail == ':' || !rest[len]) &&
+                 tm >= 1 && tm <= 16 && !(tm & (tm - 1)) && tn >= 1 && tn <= 32 && !(tn & (tn - 1)))
+            c->tm = tm, c->tn = tn;
+        else
+            break;
+        rest += len;
+    }
+    if (*rest == 0) return PG_OK;
+    return PG_FAIL(PG_ERR_INVALID,
+                   "PROGAN_CONV=%s: expected register[:texel|:storage][:TMxTN] with TM and TN "
+                   "powers of 2, TM up to 16, TN up to 32 (e.g. register:texel:8x32)",
+                   v);
+}
+
 pg_status pg_gemm_choose(const pg_vk_info *info, pg_gemm_choice *c) {
     const char *v = getenv("PROGAN_CONV");
     c->shape = -1;
     c->splits = 0;
+    c->loads = PG_LOADS_AUTO;
+    c->tm = c->tn = 0;
     /* CPU drivers: the register-blocked kernels (tuned on lavapipe); GPUs: tiled */
     c->kind = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? PG_GEMM_REGISTER : PG_GEMM_TILED;
     if (!v || !*v || !strcmp(v, "auto")) return PG_OK;
-    if (!strcmp(v, "register")) return c->kind = PG_GEMM_REGISTER, PG_OK;
+    if (!strncmp(v, "register", 8)) return c->kind = PG_GEMM_REGISTER, parse_register(v, c);
     if (!strcmp(v, "general")) return c->kind = PG_GEMM_GENERAL, PG_OK;
     if (!strncmp(v, "tiled", 5)) return c->kind = PG_GEMM_TILED, parse_tiled(v, c);
     return PG_FAIL(PG_ERR_INVALID,
-                   "PROGAN_CONV=%s: expected auto, register, general or tiled[:SHAPE[:SPLITS]]", v);
+                   "PROGAN_CONV=%s: expected auto, register[:LOADS][:TMxTN], general or "
+                   "tiled[:SHAPE[:SPLITS]]",
+                   v);
 }
 
 const char *pg_gemm_kind_name(pg_gemm_kind k) {

@@ -134,14 +134,19 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
                     uint64_t chunk, uint64_t splits);
 
 /* ---- kernel variants of the conv family and matmul (op_gemm.c). $PROGAN_CONV =
- * auto (by device class) | register (the register-blocked kernels, CPU class) |
+ * auto (by device class) | register[:LOADS][:TMxTN] (the register-blocked
+ * kernels, CPU class; LOADS texel or storage: the conv operands through texel
+ * or storage buffers; TMxTN rows x columns per lane) |
  * tiled[:SHAPE[:SPLITS]] (the shared-memory implicit GEMM, GPU class; SHAPE
  * 128x128, 64x64, 128x32 or 32x32, SPLITS the split-K count) | general. */
 typedef enum { PG_GEMM_REGISTER, PG_GEMM_TILED, PG_GEMM_GENERAL } pg_gemm_kind;
+typedef enum { PG_LOADS_AUTO, PG_LOADS_STORAGE, PG_LOADS_TEXEL } pg_gemm_loads;
 typedef struct {
     pg_gemm_kind kind;
-    int shape;  /* a block shape index, -1: chosen from the problem */
-    int splits; /* split-K count, 0: chosen from the device's compute units */
+    int shape;           /* a block shape index, -1: chosen from the problem */
+    int splits;          /* split-K count, 0: chosen from the device's compute units */
+    pg_gemm_loads loads; /* register kernels: how the conv reads its operands */
+    uint32_t tm, tn;     /* register kernels: the tile per lane, 0: chosen */
 } pg_gemm_choice;
 pg_status pg_gemm_choose(const pg_vk_info *info, pg_gemm_choice *c);
 const char *pg_gemm_kind_name(pg_gemm_kind k);

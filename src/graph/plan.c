@@ -36,6 +36,8 @@ struct pg_plan {
     int n_dispatch;
     plan_dispatch *dispatches;
     VkDescriptorPool pool;
+    VkBufferView *views; /* the texel-buffer views of the recorded dispatches */
+    int n_views, cap_views;
     VkCommandBuffer cmd;
     VkFence fence;
     VkQueryPool queries;
@@ -511,14 +513,49 @@ static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outp
     return PG_OK;
 }
 
+/* A texel-buffer view of range r (a kernel's texel binding, see vk.h): the
+ * range rounded down to whole texels (a guard zone's tail may be cut). The
+ * kernel builder checked that the tensor fits maxTexelBufferElements. */
+static pg_status texel_view_create(pg_plan *p, pg_vk_range r, pg_vk_binding_kind kind,
+                                   const char *tensor, VkBufferView *out) {
+    const pg_vk_info *info = &p->ctx->info;
+    uint64_t texel = kind == PG_VK_TEXEL_RGBA32F ? 16 : 4;
+    uint64_t texels = PG_MIN(r.size / texel, (uint64_t)info->max_texel_elements);
+    if (!texels || r.offset % PG_MAX(info->min_texel_alignment, 1u))
+        return PG_FAIL(PG_ERR_INVALID,
+                       "tensor %s (%llu bytes at offset %llu) cannot be a texel buffer here "
+                       "(minTexelBufferOffsetAlignment %u): a kernel builder chose wrongly",
+                       tensor, (unsigned long long)r.size, (unsigned long long)r.offset,
+                       info->min_texel_alignment);
+    if (p->n_views == p->cap_views) {
+        int cap = p->cap_views ? 2 * p->cap_views : 64;
+        VkBufferView *v = realloc(p->views, (size_t)cap * sizeof *v);
+        if (!v) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+        p->views = v, p->cap_views = cap;
+    }
+    VkBufferViewCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO,
+                                 .buffer = r.buffer->buffer,
+                                 .format = kind == PG_VK_TEXEL_RGBA32F
+                                               ? VK_FORMAT_R32G32B32A32_SFLOAT
+                                               : VK_FORMAT_R32_SFLOAT,
+                                 .offset = r.offset,
+                                 .range = texels * texel};
+    PG_VK_CHECK(vkCreateBufferView(p->ctx->device, &ci, NULL, out));
+    p->views[p->n_views++] = *out;
+    return PG_OK;
+}
+
 static pg_status descriptors_write(pg_plan *p, int node, const pg_dispatch *d,
                                    VkDescriptorSet *set) {
+    VkDescriptorSetLayout layout;
+    PG_TRY(pg_vk_layouts_get(p->ctx, (uint32_t)d->n_bindings, d->key.texel, &layout, NULL));
     VkDescriptorSetAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
                                       .descriptorPool = p->pool,
                                       .descriptorSetCount = 1,
-                                      .pSetLayouts = &p->ctx->set_layouts[d->n_bindings]};
+                                      .pSetLayouts = &layout};
     PG_VK_CHECK(vkAllocateDescriptorSets(p->ctx->device, &ai, set));
     VkDescriptorBufferInfo bi[PG_VK_MAX_BINDINGS];
+    VkBufferView views[PG_VK_MAX_BINDINGS];
     VkWriteDescriptorSet w[PG_VK_MAX_BINDINGS];
     for (int b = 0; b < d->n_bindings; b++) {
         pg_vk_range r =
@@ -539,6 +576,14 @@ static pg_status descriptors_write(pg_plan *p, int node, const pg_dispatch *d,
                                       .descriptorCount = 1,
                                       .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                                       .pBufferInfo = &bi[b]};
+        pg_vk_binding_kind kind = PG_VK_TEXEL_GET(d->key.texel, b);
+        if (kind != PG_VK_STORAGE) {
+            int t = d->bindings[b] == PG_BIND_SCRATCH ? node : d->bindings[b];
+            PG_TRY(texel_view_create(p, r, kind, p->nodes[t].name, &views[b]));
+            w[b].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
+            w[b].pBufferInfo = NULL;
+            w[b].pTexelBufferView = &views[b];
+        }
     }
     vkUpdateDescriptorSets(p->ctx->device, (uint32_t)d->n_bindings, w, 0, NULL);
     return PG_OK;
@@ -560,12 +605,14 @@ static void copies_record(pg_plan *p, const pg_tensor *outputs, int n_outputs, i
 
 static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_outputs) {
     pg_vk_context *ctx = p->ctx;
-    VkDescriptorPoolSize size = {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                 (uint32_t)(2 * p->n_dispatch * PG_VK_MAX_BINDINGS + 1)};
+    VkDescriptorPoolSize sizes[2] = {
+        {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, (uint32_t)(2 * p->n_dispatch * PG_VK_MAX_BINDINGS + 1)},
+        {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER,
+         (uint32_t)(2 * p->n_dispatch * PG_VK_MAX_BINDINGS + 1)}};
     VkDescriptorPoolCreateInfo pi = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
                                      .maxSets = (uint32_t)(2 * p->n_dispatch + 1),
-                                     .poolSizeCount = 1,
-                                     .pPoolSizes = &size};
+                                     .poolSizeCount = 2,
+                                     .pPoolSizes = sizes};
     PG_VK_CHECK(vkCreateDescriptorPool(ctx->device, &pi, NULL, &p->pool));
     VkCommandBufferAllocateInfo ai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                       .commandPool = ctx->command_pool,
@@ -728,6 +775,8 @@ void pg_plan_destroy(pg_plan *p) {
     if (p->fence) vkDestroyFence(ctx->device, p->fence, NULL);
     if (p->cmd) vkFreeCommandBuffers(ctx->device, ctx->command_pool, 1, &p->cmd);
     if (p->pool) vkDestroyDescriptorPool(ctx->device, p->pool, NULL);
+    for (int k = 0; k < p->n_views; k++) vkDestroyBufferView(ctx->device, p->views[k], NULL);
+    free(p->views);
     for (int k = 0; k < p->n_arenas; k++) pg_vk_buffer_destroy(ctx, &p->arenas[k]);
     free(p->arenas);
     pg_vk_buffer_destroy(ctx, &p->upload);

@@ -23,15 +23,15 @@ const char *pg_vk_result_name(VkResult r) {
         N(VK_TIMEOUT)
         N(VK_INCOMPLETE)
         N(VK_ERROR_OUT_OF_HOST_MEMORY)
-        N(VK_ERROR_OUT_OF_DEVICE_MEMORY) N(VK_ERROR_INITIALIZATION_FAILED) N(VK_ERROR_DEVICE_LOST)
-            N(VK_ERROR_MEMORY_MAP_FAILED) N(VK_ERROR_LAYER_NOT_PRESENT)
-                N(VK_ERROR_EXTENSION_NOT_PRESENT) N(VK_ERROR_FEATURE_NOT_PRESENT)
-                    N(VK_ERROR_INCOMPATIBLE_DRIVER) N(VK_ERROR_TOO_MANY_OBJECTS)
-                        N(VK_ERROR_FORMAT_NOT_SUPPORTED) N(VK_ERROR_FRAGMENTED_POOL)
-                            N(VK_ERROR_OUT_OF_POOL_MEMORY) N(VK_ERROR_INVALID_SHADER_NV)
-                                N(VK_ERROR_UNKNOWN)
+        N(VK_ERROR_OUT_OF_DEVICE_MEMORY)
+        N(VK_ERROR_INITIALIZATION_FAILED) N(VK_ERROR_DEVICE_LOST) N(VK_ERROR_MEMORY_MAP_FAILED)
+            N(VK_ERROR_LAYER_NOT_PRESENT) N(VK_ERROR_EXTENSION_NOT_PRESENT)
+                N(VK_ERROR_FEATURE_NOT_PRESENT) N(VK_ERROR_INCOMPATIBLE_DRIVER)
+                    N(VK_ERROR_TOO_MANY_OBJECTS) N(VK_ERROR_FORMAT_NOT_SUPPORTED)
+                        N(VK_ERROR_FRAGMENTED_POOL) N(VK_ERROR_OUT_OF_POOL_MEMORY)
+                            N(VK_ERROR_INVALID_SHADER_NV) N(VK_ERROR_UNKNOWN)
 #undef N
-                                    default : return "VkResult(unknown)";
+                                default : return "VkResult(unknown)";
     }
 }
 
@@ -240,6 +240,8 @@ static void info_query(VkPhysicalDevice pd, pg_vk_info *info) {
     info->max_storage_buffer_range = l->maxStorageBufferRange;
     info->max_allocation_size = m3.maxMemoryAllocationSize;
     info->min_storage_alignment = l->minStorageBufferOffsetAlignment;
+    info->max_texel_elements = l->maxTexelBufferElements;
+    info->min_texel_alignment = (uint32_t)l->minTexelBufferOffsetAlignment;
     info->subgroup_size = subgroup.subgroupSize;
     info->subgroup_min = has_size_control ? size_control.minSubgroupSize : subgroup.subgroupSize;
     info->subgroup_max = has_size_control ? size_control.maxSubgroupSize : subgroup.subgroupSize;
@@ -413,30 +415,46 @@ static pg_status logical_device_create(pg_vk_context *ctx) {
     return PG_OK;
 }
 
-/* One descriptor-set layout and pipeline layout per binding count, shared by all pipelines. */
-static pg_status layouts_create(pg_vk_context *ctx) {
-    VkDescriptorSetLayoutBinding b[PG_VK_MAX_BINDINGS];
-    for (uint32_t i = 0; i < PG_VK_MAX_BINDINGS; i++)
-        b[i] = (VkDescriptorSetLayoutBinding){.binding = i,
-                                              .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                              .descriptorCount = 1,
-                                              .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
-    VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
-                                .size = PG_VK_PUSH_BYTES};
-    /* layouts past maxPerStageDescriptorStorageBuffers would be invalid: leave them out */
-    for (uint32_t n = 0; n <= PG_VK_MAX_BINDINGS && n <= ctx->info.max_storage_buffers; n++) {
+/* One descriptor-set layout and pipeline layout per binding count and set of
+ * texel bindings, shared by all pipelines and made on first use. */
+pg_status pg_vk_layouts_get(pg_vk_context *ctx, uint32_t binding_count, uint32_t texel,
+                            VkDescriptorSetLayout *set_layout, VkPipelineLayout *layout) {
+    uint32_t texel_bits = 0;
+    for (uint32_t i = 0; i < binding_count; i++)
+        if (PG_VK_TEXEL_GET(texel, i) != PG_VK_STORAGE) texel_bits |= 1u << i;
+    if (binding_count > PG_VK_MAX_BINDINGS)
+        return PG_FAIL(PG_ERR_INVALID, "%u bindings: at most %d", binding_count,
+                       PG_VK_MAX_BINDINGS);
+    if (!ctx->set_layouts[binding_count][texel_bits]) {
+        VkDescriptorSetLayoutBinding b[PG_VK_MAX_BINDINGS];
+        for (uint32_t i = 0; i < binding_count; i++)
+            b[i] = (VkDescriptorSetLayoutBinding){
+                .binding = i,
+                .descriptorType = (texel_bits >> i & 1) ? VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER
+                                                        : VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                .descriptorCount = 1,
+                .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+        VkPushConstantRange push = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT,
+                                    .size = PG_VK_PUSH_BYTES};
         VkDescriptorSetLayoutCreateInfo sl = {
             .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
-            .bindingCount = n,
+            .bindingCount = binding_count,
             .pBindings = b};
-        PG_VK_CHECK(vkCreateDescriptorSetLayout(ctx->device, &sl, NULL, &ctx->set_layouts[n]));
+        VkDescriptorSetLayout s;
+        PG_VK_CHECK(vkCreateDescriptorSetLayout(ctx->device, &sl, NULL, &s));
         VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
                                          .setLayoutCount = 1,
-                                         .pSetLayouts = &ctx->set_layouts[n],
+                                         .pSetLayouts = &s,
                                          .pushConstantRangeCount = 1,
                                          .pPushConstantRanges = &push};
-        PG_VK_CHECK(vkCreatePipelineLayout(ctx->device, &pl, NULL, &ctx->pipeline_layouts[n]));
+        VkResult r = vkCreatePipelineLayout(ctx->device, &pl, NULL,
+                                            &ctx->pipeline_layouts[binding_count][texel_bits]);
+        if (r != VK_SUCCESS) vkDestroyDescriptorSetLayout(ctx->device, s, NULL);
+        PG_VK_CHECK(r);
+        ctx->set_layouts[binding_count][texel_bits] = s;
     }
+    if (set_layout) *set_layout = ctx->set_layouts[binding_count][texel_bits];
+    if (layout) *layout = ctx->pipeline_layouts[binding_count][texel_bits];
     return PG_OK;
 }
 
@@ -474,7 +492,6 @@ static pg_status context_init(pg_vk_context *ctx, int device_index) {
                        ctx->info.name, ctx->info.max_push_constants, PG_VK_PUSH_BYTES);
     vkGetPhysicalDeviceMemoryProperties(ctx->physical, &ctx->memory_properties);
     PG_TRY(logical_device_create(ctx));
-    PG_TRY(layouts_create(ctx));
     return pg_vk_pipeline_cache_open(ctx);
 }
 
@@ -498,12 +515,13 @@ void pg_vk_context_destroy(pg_vk_context *ctx) {
     if (ctx->device) {
         vkDeviceWaitIdle(ctx->device);
         pg_vk_pipelines_destroy(ctx);
-        for (int n = 0; n <= PG_VK_MAX_BINDINGS; n++) {
-            if (ctx->pipeline_layouts[n])
-                vkDestroyPipelineLayout(ctx->device, ctx->pipeline_layouts[n], NULL);
-            if (ctx->set_layouts[n])
-                vkDestroyDescriptorSetLayout(ctx->device, ctx->set_layouts[n], NULL);
-        }
+        for (int n = 0; n <= PG_VK_MAX_BINDINGS; n++)
+            for (int t = 0; t < 1 << PG_VK_MAX_BINDINGS; t++) {
+                if (ctx->pipeline_layouts[n][t])
+                    vkDestroyPipelineLayout(ctx->device, ctx->pipeline_layouts[n][t], NULL);
+                if (ctx->set_layouts[n][t])
+                    vkDestroyDescriptorSetLayout(ctx->device, ctx->set_layouts[n][t], NULL);
+            }
         if (ctx->command_pool) vkDestroyCommandPool(ctx->device, ctx->command_pool, NULL);
         vkDestroyDevice(ctx->device, NULL);
     }

@@ -17,6 +17,7 @@ typedef struct {
     uint32_t workgroup_count[3], workgroup_size[3], invocations;
     uint32_t shared_memory, push_constants, storage_buffers, timestamp_bits;
     uint64_t storage_buffer_range, allocation_size, heap_size;
+    uint32_t texel_elements; /* maxTexelBufferElements */
 } vendor_limits;
 
 /* Sources: gpuinfo.org Vulkan reports (vulkan.gpuinfo.org, "limits" and
@@ -36,7 +37,7 @@ typedef struct {
 static const vendor_limits vendors[] = {
     /*  name, WorkGroupCount, WorkGroupSize, Invocations, SharedMemory, PushConstants, PerStage
      * StorageBuffers, timestampValidBits, StorageBufferRange, maxMemoryAllocationSize, device-local
-     * heap */
+     * heap, maxTexelBufferElements (Apple's: MoltenVK's Metal texture-buffer limit, recheck) */
     {"nvidia",
      {2147483647u, 65535, 65535},
      {1024, 1024, 64},
@@ -47,7 +48,8 @@ static const vendor_limits vendors[] = {
      64,
      4294967295ull,
      4293918720ull,
-     24ull << 30},
+     24ull << 30,
+     134217728},
     {"amd",
      {65535, 65535, 65535},
      {1024, 1024, 1024},
@@ -58,7 +60,8 @@ static const vendor_limits vendors[] = {
      64,
      4294967295ull,
      4294967292ull,
-     16ull << 30},
+     16ull << 30,
+     4294967295u},
     {"intel",
      {65535, 65535, 65535},
      {1024, 1024, 1024},
@@ -69,7 +72,8 @@ static const vendor_limits vendors[] = {
      36,
      1ull << 30,
      1ull << 31,
-     6ull << 30},
+     6ull << 30,
+     134217728},
     {"apple",
      {1073741824u, 1073741824u, 1073741824u},
      {1024, 1024, 1024},
@@ -80,7 +84,8 @@ static const vendor_limits vendors[] = {
      64,
      1ull << 30,
      1ull << 32,
-     5461ull << 20},
+     5461ull << 20,
+     67108864},
     {"min",
      {65535, 65535, 65535},
      {128, 128, 64},
@@ -91,7 +96,8 @@ static const vendor_limits vendors[] = {
      36,
      1ull << 27,
      1ull << 30,
-     256ull << 20},
+     256ull << 20,
+     65536},
 };
 /* clang-format on */
 
@@ -115,6 +121,7 @@ static void limits_apply(const vendor_limits *v, pg_vk_info *info) {
     info->timestamp_valid_bits = min_u32(info->timestamp_valid_bits, v->timestamp_bits);
     info->max_storage_buffer_range =
         min_u64(info->max_storage_buffer_range, v->storage_buffer_range);
+    info->max_texel_elements = min_u32(info->max_texel_elements, v->texel_elements);
     info->max_allocation_size = info->max_allocation_size
                                     ? min_u64(info->max_allocation_size, v->allocation_size)
                                     : v->allocation_size;

@@ -45,12 +45,12 @@ pg_status pg_vk_buffer_create(pg_vk_context *ctx, uint64_t size, pg_vk_memory_ki
                        "a buffer of %.1f MiB exceeds this device's maxMemoryAllocationSize of "
                        "%.1f MiB: use a smaller batch or resolution",
                        size / 1048576.0, ctx->info.max_allocation_size / 1048576.0);
-    VkBufferCreateInfo bi = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
-                             .size = size,
-                             .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
-                                      VK_BUFFER_USAGE_TRANSFER_DST_BIT,
-                             .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkBufferCreateInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = size,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
+                 VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
     PG_VK_CHECK(vkCreateBuffer(ctx->device, &bi, NULL, &out->buffer));
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(ctx->device, out->buffer, &req);

@@ -100,7 +100,7 @@ void pg_vk_pipelines_destroy(pg_vk_context *ctx) {
 }
 
 static int key_equal(const pg_vk_pipeline_key *a, const pg_vk_pipeline_key *b) {
-    if (a->shader != b->shader || a->binding_count != b->binding_count ||
+    if (a->shader != b->shader || a->binding_count != b->binding_count || a->texel != b->texel ||
         a->spec_count != b->spec_count)
         return 0;
     return memcmp(a->spec, b->spec, a->spec_count * sizeof a->spec[0]) == 0;
@@ -117,11 +117,16 @@ static pg_status local_size_check(const pg_vk_info *info, const pg_vk_pipeline_k
                        "shader %s: no local size in specialization constant 0 (PG_SPEC_WG); "
                        "set it with pg_dispatch_lanes or spec[PG_SPEC_WG]",
                        shader);
-    if (key->binding_count > info->max_storage_buffers)
+    /* texel buffers count against maxPerStageDescriptorSampledImages (at least
+     * 16 everywhere; no kernel binds more than 4 buffers) */
+    uint32_t storage = 0;
+    for (uint32_t b = 0; b < key->binding_count; b++)
+        storage += PG_VK_TEXEL_GET(key->texel, b) == PG_VK_STORAGE;
+    if (storage > info->max_storage_buffers)
         return PG_FAIL(PG_ERR_UNSUPPORTED,
                        "shader %s binds %u storage buffers; %s allows %u per stage "
                        "(maxPerStageDescriptorStorageBuffers%s%s)",
-                       shader, key->binding_count, info->name, info->max_storage_buffers,
+                       shader, storage, info->name, info->max_storage_buffers,
                        info->emulated[0] ? ", emulating " : "", info->emulated);
     uint32_t wg = key->spec[0];
     if (wg > info->max_workgroup_size[0] || wg > info->max_workgroup_invocations)
@@ -147,6 +152,8 @@ pg_status pg_vk_pipeline_get(pg_vk_context *ctx, const pg_vk_pipeline_key *key,
                        (int)key->shader, key->binding_count);
     const pg_shader_blob *blob = &pg_shader_blobs[key->shader];
     PG_TRY(local_size_check(&ctx->info, key, blob->name));
+    VkPipelineLayout layout;
+    PG_TRY(pg_vk_layouts_get(ctx, key->binding_count, key->texel, NULL, &layout));
     VkShaderModuleCreateInfo mi = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
                                    .codeSize = blob->size,
                                    .pCode = blob->words};
@@ -167,7 +174,7 @@ pg_status pg_vk_pipeline_get(pg_vk_context *ctx, const pg_vk_pipeline_key *key,
                   .module = module,
                   .pName = "main",
                   .pSpecializationInfo = key->spec_count ? &spec : NULL},
-        .layout = ctx->pipeline_layouts[key->binding_count]};
+        .layout = layout};
     VkPipeline pipeline;
     VkResult r =
         vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &ci, NULL, &pipeline);
@@ -179,7 +186,7 @@ pg_status pg_vk_pipeline_get(pg_vk_context *ctx, const pg_vk_pipeline_key *key,
     if (!p) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
     p->key = *key;
     p->pipeline = pipeline;
-    p->layout = ctx->pipeline_layouts[key->binding_count];
+    p->layout = layout;
     p->next = ctx->pipelines;
     ctx->pipelines = p;
     *out = p;

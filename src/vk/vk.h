@@ -11,7 +11,7 @@
 #include "vk/shader_ids.h"
 
 #define PG_VK_MAX_BINDINGS 8
-#define PG_VK_MAX_SPEC     8
+#define PG_VK_MAX_SPEC     12
 #define PG_VK_PUSH_BYTES   128
 #define PG_VK_ALIGN        256 /* every sub-allocation starts at a multiple of this */
 
@@ -29,6 +29,8 @@ typedef struct {
     uint32_t max_shared_memory, max_push_constants;
     uint32_t max_storage_buffers; /* maxPerStageDescriptorStorageBuffers */
     uint64_t max_storage_buffer_range, max_allocation_size, min_storage_alignment;
+    uint32_t max_texel_elements;  /* maxTexelBufferElements (texels per texel-buffer view) */
+    uint32_t min_texel_alignment; /* minTexelBufferOffsetAlignment */
     uint32_t subgroup_size, subgroup_min, subgroup_max;
     int subgroup_arithmetic; /* subgroupAdd etc. in compute shaders */
     int subgroup_ballot;     /* subgroupBroadcast in compute shaders (conv, matmul) */
@@ -62,8 +64,10 @@ typedef struct pg_vk_context {
     uint32_t queue_family;
     VkCommandPool command_pool;
     VkPipelineCache pipeline_cache;
-    VkDescriptorSetLayout set_layouts[PG_VK_MAX_BINDINGS + 1]; /* by binding count */
-    VkPipelineLayout pipeline_layouts[PG_VK_MAX_BINDINGS + 1];
+    /* by binding count and which bindings are texel buffers (bit b: binding b);
+     * created on first use */
+    VkDescriptorSetLayout set_layouts[PG_VK_MAX_BINDINGS + 1][1 << PG_VK_MAX_BINDINGS];
+    VkPipelineLayout pipeline_layouts[PG_VK_MAX_BINDINGS + 1][1 << PG_VK_MAX_BINDINGS];
     VkPhysicalDeviceMemoryProperties memory_properties;
     pg_vk_info info;
     int device_index;
@@ -129,13 +133,30 @@ typedef struct {
 } pg_vk_range;
 
 /* ---- pipelines: shader id + specialization constants (uint32 each) + the
- * number of storage-buffer bindings; push constants are always 128 bytes. */
+ * bindings: binding_count buffers, each a storage buffer unless `texel` gives
+ * it a format (PG_VK_TEXEL_* in the 2 bits 2b..2b+1 for binding b): then it is
+ * a uniform texel buffer, a samplerBuffer in GLSL. On lavapipe a texelFetch is
+ * one vector gather where a storage-buffer load is a loop over the SIMD lanes
+ * (measured in the README, "Kernel variants"). Push constants are always 128
+ * bytes. */
+typedef enum {
+    PG_VK_STORAGE = 0,
+    PG_VK_TEXEL_R32F = 1,
+    PG_VK_TEXEL_RGBA32F = 2
+} pg_vk_binding_kind;
+#define PG_VK_TEXEL_SET(kind, b)  ((uint32_t)(kind) << (2 * (b)))
+#define PG_VK_TEXEL_GET(texel, b) ((pg_vk_binding_kind)(((texel) >> (2 * (b))) & 3u))
 typedef struct {
     pg_shader_id shader;
     uint32_t binding_count;
+    uint32_t texel; /* PG_VK_TEXEL_SET(kind, binding) for each texel binding */
     uint32_t spec_count;
     uint32_t spec[PG_VK_MAX_SPEC];
 } pg_vk_pipeline_key;
+
+/* The descriptor-set and pipeline layouts of a key's bindings (made once). */
+pg_status pg_vk_layouts_get(pg_vk_context *ctx, uint32_t binding_count, uint32_t texel,
+                            VkDescriptorSetLayout *set_layout, VkPipelineLayout *layout);
 
 struct pg_vk_pipeline {
     pg_vk_pipeline_key key;
