@@ -186,6 +186,13 @@ void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings) {
     d->n_passes = 1;
 }
 
+int pg_texel_loads(const pg_vk_info *info, uint64_t texels) {
+    const char *v = getenv("PROGAN_TEXEL");
+    int wanted = v && *v ? strcmp(v, "0") != 0 : info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+    return wanted && texels <= info->max_texel_elements &&
+           info->min_texel_alignment <= info->min_storage_alignment;
+}
+
 void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint64_t lanes) {
     d->key.spec[PG_SPEC_WG] = wg;
     if (d->key.spec_count <= PG_SPEC_WG) d->key.spec_count = PG_SPEC_WG + 1;

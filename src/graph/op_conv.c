@@ -203,14 +203,16 @@ static pg_status ballot_check(const pg_vk_info *info) {
                    info->name);
 }
 
-/* Whether the register conv kernel reads its operands through texel buffers:
- * PROGAN_CONV=register:texel or :storage decides (tests run both); by default
- * CPU devices do: on lavapipe a texelFetch is one vector gather while a
- * storage-buffer load loops over the SIMD lanes, about 10x slower per load (README, "Kernel
- * variants"). */
-static int texel_wanted(const pg_vk_info *info, const pg_gemm_choice *c) {
-    if (c->loads != PG_LOADS_AUTO) return c->loads == PG_LOADS_TEXEL;
-    return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
+/* Whether the register conv kernel reads an operand of `texels` texels through
+ * a texel buffer: PROGAN_CONV=register:texel or :storage decides, else
+ * pg_texel_loads. On lavapipe a texelFetch is one vector gather while a
+ * storage-buffer load loops over the SIMD lanes, about 10x slower per load
+ * (README, "Kernel variants"). */
+static int texel_wanted(const pg_vk_info *info, const pg_gemm_choice *c, uint64_t texels) {
+    if (c->loads == PG_LOADS_STORAGE) return 0;
+    if (c->loads == PG_LOADS_AUTO) return pg_texel_loads(info, texels);
+    return texels <= info->max_texel_elements &&
+           info->min_texel_alignment <= info->min_storage_alignment;
 }
 
 /* Binds the conv kernel's operands (bindings 1, 2) as texel buffers where
@@ -229,9 +231,7 @@ static void conv_texels(const pg_vk_info *info, const pg_gemm_choice *c, const p
         (mode == PG_CONV_INPUT_GRAD && vec) || bv ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F;
     uint64_t na = (uint64_t)pg_tensor_numel(g, n->inputs[0]) / (vec ? 4 : 1);
     uint64_t nb = (uint64_t)pg_tensor_numel(g, n->inputs[1]) / (kb == PG_VK_TEXEL_RGBA32F ? 4 : 1);
-    if (!texel_wanted(info, c) || na > info->max_texel_elements || nb > info->max_texel_elements ||
-        info->min_texel_alignment > info->min_storage_alignment)
-        return;
+    if (!texel_wanted(info, c, na) || !texel_wanted(info, c, nb)) return;
     d->key.shader = PG_SHADER_CONV2D_TEXEL;
     d->key.texel = PG_VK_TEXEL_SET(ka, 1) | PG_VK_TEXEL_SET(kb, 2);
     d->key.spec[8] = (uint32_t)bv;

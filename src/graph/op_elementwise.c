@@ -229,7 +229,10 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
                     uint64_t chunk, uint64_t splits) {
     /* many outputs: a lane each (no barriers); few: a workgroup each (see the shader) */
     int columns = out_count * splits >= 64;
-    pg_dispatch_init(d, PG_SHADER_REDUCE, 3);
+    uint64_t in_count = (uint64_t)in_shape[0] * in_shape[1] * in_shape[2] * in_shape[3];
+    int texel = pg_texel_loads(info, in_count);
+    pg_dispatch_init(d, texel ? PG_SHADER_REDUCE_TEXEL : PG_SHADER_REDUCE, 3);
+    d->key.texel = texel ? PG_VK_TEXEL_SET(PG_VK_TEXEL_R32F, 1) : 0;
     d->key.spec_count = 3;           /* spec 2: EPI, 0 unless pg_epilogue_set */
     d->key.spec[PG_SPEC_WG] = PG_WG; /* a power of 2: the tree sum halves it */
     d->key.spec[PG_SPEC_CODE] = columns ? PG_REDUCE_COLUMNS : PG_REDUCE_TREE;

@@ -124,6 +124,11 @@ void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings);
 #define PG_WG 128
 /* Sets the local size wg (spec[PG_SPEC_WG]) and a grid of ceil(lanes / wg) groups. */
 void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint64_t lanes);
+/* Whether a kernel that has a texel-buffer module (conv2d_texel, reduce_texel)
+ * reads an input of `texels` texels through it: on CPU devices, or as
+ * $PROGAN_TEXEL=0|1 forces (tests run both), where the input fits
+ * maxTexelBufferElements and every storage offset suits a texel view. */
+int pg_texel_loads(const pg_vk_info *info, uint64_t texels);
 
 /* One pass of shaders/reduce.comp: in (in_shape) reduced over axes, times
  * scale, into out; with splits > 1 each of out_count outputs is split into
