@@ -189,6 +189,23 @@ static int vec4_allowed(void) {
     return !v || strcmp(v, "0") != 0;
 }
 
+/* The texel module where every operand fits (pg_texel_loads): RGBA32F views
+ * for the operands the VEC4 path reads as vec4s (modes 1, 2), R32F for the
+ * rest, the unused ones included (they alias the output). */
+static void elementwise_texels(const pg_vk_info *info, const pg_graph *g, pg_dispatch *d) {
+    int vec4 = d->key.spec[5] != 0;
+    uint32_t texel = 0;
+    for (int k = 0; k < 3; k++) {
+        uint32_t mode = d->key.spec[2 + k];
+        int rgba = vec4 && (mode == 1 || mode == 2);
+        uint64_t n = (uint64_t)pg_tensor_numel(g, d->bindings[1 + k]) / (rgba ? 4 : 1);
+        if (!pg_texel_loads(info, n)) return;
+        texel |= PG_VK_TEXEL_SET(rgba ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F, 1 + k);
+    }
+    d->key.shader = PG_SHADER_ELEMENTWISE_TEXEL;
+    d->key.texel = texel;
+}
+
 static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                    uint32_t opcode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
@@ -212,6 +229,7 @@ static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg
     int vec4 = count % 4 == 0 && vec4_allowed();
     for (int k = 0; k < 3; k++) vec4 = vec4 && operand_vec4(d->key.spec[2 + k], n->shape);
     d->key.spec[5] = (uint32_t)vec4;
+    elementwise_texels(info, g, d);
     pg_dispatch_lanes(info, d, PG_WG, vec4 ? count / 4 : count);
     return PG_OK;
 }

@@ -112,7 +112,9 @@ pg_tensor pg_mbstd_primitive(pg_graph *g, pg_tensor x, int group, float eps) {
 static pg_status resample_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                 uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    pg_dispatch_init(d, PG_SHADER_RESAMPLE, 2);
+    int texel = pg_texel_loads(info, (uint64_t)pg_tensor_numel(g, n->inputs[0]));
+    pg_dispatch_init(d, texel ? PG_SHADER_RESAMPLE_TEXEL : PG_SHADER_RESAMPLE, 2);
+    d->key.texel = texel ? PG_VK_TEXEL_SET(PG_VK_TEXEL_R32F, 1) : 0;
     d->key.spec_count = 2;
     d->key.spec[PG_SPEC_CODE] = mode;
     d->bindings[0] = t;
