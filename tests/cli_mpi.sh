@@ -5,7 +5,8 @@
 # difference fails the run); a stopped and resumed 2-rank run equals the
 # straight one bitwise; a 2-rank checkpoint resumes in one process; killing a
 # rank ends the other within seconds with a message naming it; a rank whose
-# device fails stops both with one message; --micro-batch 2 equals 1;
+# device fails stops both with one message; --micro-batch 2 equals 1, and
+# bitwise so with lean plans (PROGAN_LEAN=1);
 # --micro-batch auto under an emulated small heap splits and trains.
 set -u
 progan=$1
@@ -51,11 +52,16 @@ check "1 process after 2 ranks = 1 process" diff_ckpt one res1 --tol 2e-5
 
 check "micro-batch 2" "$progan" train "${common[@]}" --out "$tmp/micro" --stop-after 12 --micro-batch 2
 check "micro-batch 2 = 1" diff_ckpt one micro --tol 2e-5
+# lean plans (kernels ordered to keep few bytes alive, one arena for all plans)
+check "micro-batch 2, lean plans" env PROGAN_LEAN=1 "$progan" train "${common[@]}" --out "$tmp/lean" \
+    --stop-after 12 --micro-batch 2
+check "lean plans used" grep -q "8x8: lean steps of 8 sharing one arena" "$tmp"/lean/0*/log.txt
+check "lean plans = default plans, bitwise" diff_ckpt micro lean --bitwise
 
 # a small heap: auto splits the 16x16 phases and trains
 check "auto under 1 MiB" env PROGAN_EMULATE_HEAP_MB=1 "$progan" train "${common[@]}" --out "$tmp/auto" \
     --micro-batch auto --kimg 0.4
-check "auto split" grep -q "16x16 stable: 4 micro-batch(es) of 4" "$tmp"/auto/0*/log.txt
+check "auto split" grep -q "16x16 stable: 2 micro-batch(es) of 8" "$tmp"/auto/0*/log.txt
 # the paper network up to 128x128 in 2 GiB (planned, not run)
 check "paper in 2 GiB" bash -c "PROGAN_EMULATE_HEAP_MB=2048 '$progan' train --preset paper \
     --resolution 128 --micro-batch auto --dry-run 2>&1 | grep -q '128x128 stable: 8 micro-batch'"

@@ -151,8 +151,17 @@ static void fold_into(fuse_ctx *f, int t, int via, int c, pg_tensor aux, int epi
     f->uses[via] = f->uses[c] = 0;
 }
 
-/* 2: add(p, o) or add(o, p) -> p with an add epilogue. */
-static void fold_add(fuse_ctx *f, int a) {
+/* Whether t is a parameter or an input (through reshapes): bytes that exist
+ * before the plan runs, so reading them in an epilogue delays nothing. */
+static int is_leaf(const pg_graph *g, pg_tensor t) {
+    while (g->nodes[t].op == PG_OP_RESHAPE) t = g->nodes[t].inputs[0];
+    return g->nodes[t].op == PG_OP_EXTERNAL || g->nodes[t].op == PG_OP_INPUT;
+}
+
+/* 2: add(p, o) or add(o, p) -> p with an add epilogue. In a lean plan only
+ * with o a leaf: an accumulated gradient o would make p wait for o's
+ * producer, keeping p's (large) inputs alive until then. */
+static void fold_add(fuse_ctx *f, int a, int lean) {
     const pg_node *n = &f->g->nodes[a];
     if (n->op != PG_OP_ADD || n->n_inputs != 2) return;
     for (int side = 0; side < 2; side++) {
@@ -160,6 +169,7 @@ static void fold_add(fuse_ctx *f, int a) {
         const int *os = f->g->nodes[o].shape;
         int bias = os[0] == 1 && os[1] == 1 && os[2] == 1 && os[3] == n->shape[3];
         if (!bias && !pg_shape_equal(os, n->shape)) continue;
+        if (lean && !is_leaf(f->g, o)) continue;
         int c = producer_of(f, via, n->shape, PG_EPI_ADD);
         if (c < 0) continue;
         fold_into(f, a, via, c, o, PG_EPI_ADD, 0.0f);
@@ -181,7 +191,8 @@ static void fold_relu(fuse_ctx *f, int l) {
     }
 }
 
-void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int n_outputs) {
+void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int n_outputs,
+             int lean) {
     const char *env = getenv("PROGAN_FUSE");
     if (env && !strcmp(env, "0")) return;
     fuse_ctx f = {.g = g, .info = info};
@@ -196,7 +207,7 @@ void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int 
     count_uses(&f, outputs, n_outputs);
     relu_grad_redirect(&f);
     count_uses(&f, outputs, n_outputs);
-    for (int t = 0; t < g->count; t++) fold_add(&f, t);
+    for (int t = 0; t < g->count; t++) fold_add(&f, t, lean);
     for (int t = 0; t < g->count; t++) fold_relu(&f, t);
     free(f.uses);
     free(f.is_output);

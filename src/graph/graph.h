@@ -227,6 +227,23 @@ void pg_plan_destroy(pg_plan *p);
  * recording anything (choosing micro-batches that fit a device's memory). */
 pg_status pg_plan_measure(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
                           int n_outputs, uint64_t *arena_bytes);
+/* How a plan is made; all zero is pg_plan_create's plan. Values are the same
+ * either way: only the order of the kernels and the bytes they use change. */
+typedef struct {
+    int lean;               /* memory before barriers: kernels ordered to keep the fewest
+                               bytes alive (passes one after another, more levels) */
+    const pg_plan *share;   /* a plan never running at the same time as this one (the
+                               caller waits between them): use its arena */
+    uint64_t reserve_bytes; /* allocate at least this many arena bytes (the largest plan
+                               that will share it) */
+} pg_plan_config;
+pg_status pg_plan_create_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                              int n_outputs, const pg_plan_config *cfg, pg_plan **out);
+/* The same measure for such a plan; staging_bytes (optional): its host-visible
+ * upload and readback buffers. */
+pg_status pg_plan_measure_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                               int n_outputs, const pg_plan_config *cfg, uint64_t *arena_bytes,
+                               uint64_t *staging_bytes);
 /* Host pointer where an input's values go before pg_plan_run (float, NHWC). */
 float *pg_plan_input(pg_plan *p, pg_tensor input);
 /* Host pointer to an output's values after pg_plan_run. */

@@ -105,8 +105,15 @@ int pg_conv_is_progan_shape(const pg_graph *g, pg_tensor t);
  * leaky_relu_grad that alone reads a conv/matmul/reduce_sum output folded into
  * that kernel's store, leaky_relu_grad reading the leaky_relu output. The
  * caller's graph (and so the autodiff and the float64 reference) is untouched.
- * $PROGAN_FUSE=0 turns it off. */
-void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int n_outputs);
+ * $PROGAN_FUSE=0 turns it off. lean: an add folds only a parameter or input
+ * (an accumulated gradient would make its producer wait for the other term). */
+void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int n_outputs,
+             int lean);
+/* Lean plans (lean.c): levels of the needed nodes from an order that keeps the
+ * fewest bytes alive (each node's level at least the previous one's); outputs'
+ * bytes are never freed. Returns the top level, or -1 (out of host memory). */
+int pg_levels_lean(const pg_node *nodes, int n, const int *root, const char *needed,
+                   const pg_tensor *outputs, int n_outputs, int *level);
 /* Called last by the dispatch builders of those ops: puts node t's epilogue
  * (none: the defaults) on the pass that writes its output, d[0] or the reduce
  * pass d[1] of a split kernel. */

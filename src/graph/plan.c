@@ -3,13 +3,21 @@
  * range of one arena by liveness (first fit; a range is reused only after the
  * level of its last reader), and records the whole graph into one command
  * buffer: input copies, one barrier per level, output copies. Replays only
- * submit it again. */
+ * submit it again. A lean plan (lean.c) takes its levels from an order that
+ * keeps few bytes alive; plans never run at the same time may share one arena. */
 #include "graph/ops.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define NO_OFFSET UINT64_MAX
+
+/* The device buffers of an arena, counted by the plans that use them. */
+typedef struct {
+    int refs, n;
+    uint64_t bytes, chunk;
+    pg_vk_buffer *buffers;
+} plan_arena;
 
 typedef struct {
     int node; /* the node this dispatch computes */
@@ -29,10 +37,9 @@ struct pg_plan {
     uint64_t *upload_offset, *readback_offset;
     pg_vk_buffer upload, readback;
     uint64_t arena_bytes;
-    uint64_t chunk_bytes; /* the arena is n_arenas buffers of this many bytes (the last smaller);
+    uint64_t chunk_bytes; /* the arena is buffers of this many bytes (the last smaller);
                              no tensor straddles two */
-    int n_arenas;
-    pg_vk_buffer *arenas;
+    plan_arena *arena;    /* this plan's, or one shared with plans never run beside it */
     int n_dispatch;
     plan_dispatch *dispatches;
     VkDescriptorPool pool;
@@ -43,6 +50,7 @@ struct pg_plan {
     VkQueryPool queries;
     int profile_each; /* PROGAN_PROFILE=1: a timestamp (and barrier) around every dispatch */
     int submitted;
+    int lean;                /* pg_plan_config.lean */
     int guard;               /* PROGAN_GUARD=1: a sentinel zone after every arena block */
     pg_vk_buffer guard_copy; /* every guard zone, copied back after each run */
     uint64_t *guard_copy_at; /* per block (2 per node: output, scratch): offset there */
@@ -134,7 +142,7 @@ static void levels_sink(pg_plan *p, const char *needed, int max_level) {
 }
 
 /* Marks needed nodes and assigns dependency levels (side effects last, in order). */
-static int levels_assign(pg_plan *p, const char *needed) {
+static int levels_assign(pg_plan *p, const char *needed, const pg_tensor *outputs, int n_outputs) {
     int max_level = 0;
     for (int i = 0; i < p->n_nodes; i++) {
         const pg_node *n = &p->nodes[i];
@@ -152,7 +160,16 @@ static int levels_assign(pg_plan *p, const char *needed) {
             p->level[i] = level + 1;
         if (p->level[i] > max_level) max_level = p->level[i];
     }
-    levels_sink(p, needed, max_level);
+    int *lean = p->lean ? malloc((size_t)p->n_nodes * sizeof *lean) : NULL, lean_top = -1;
+    if (lean)
+        lean_top = pg_levels_lean(p->nodes, p->n_nodes, p->root, needed, outputs, n_outputs, lean);
+    for (int i = 0; lean_top >= 0 && i < p->n_nodes; i++)
+        if (needed[i] && !p->nodes[i].side_effect) p->level[i] = lean[i];
+    if (lean_top >= 0)
+        max_level = lean_top;
+    else /* (a lean order that failed for host memory: the default one) */
+        levels_sink(p, needed, max_level);
+    free(lean);
     for (int i = 0; i < p->n_nodes; i++) {
         const pg_node *n = &p->nodes[i];
         if (!needed[i] || !n->side_effect) continue;
@@ -284,7 +301,7 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
 /* A range of the virtual arena: the buffer holding it and the offset there. */
 static pg_vk_range arena_range(const pg_plan *p, uint64_t offset, uint64_t size) {
     uint64_t k = offset / p->chunk_bytes;
-    return (pg_vk_range){&p->arenas[k], offset - k * p->chunk_bytes, size};
+    return (pg_vk_range){&p->arena->buffers[k], offset - k * p->chunk_bytes, size};
 }
 
 /* The device range of a node's bytes (through reshapes). */
@@ -368,14 +385,15 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
         return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory planning");
     }
     pg_graph view = {.nodes = p->nodes, .count = p->n_nodes};
-    pg_fuse(&p->ctx->info, &view, outputs, n_outputs); /* on the plan's copy of the nodes */
+    /* on the plan's copy of the nodes */
+    pg_fuse(&p->ctx->info, &view, outputs, n_outputs, p->lean);
     for (int i = 0; i < n_outputs; i++) needed[outputs[i]] = 1;
     for (int i = 0; i < p->n_nodes; i++)
         if (p->nodes[i].side_effect) needed[i] = 1;
     for (int i = p->n_nodes - 1; i >= 0; i--)
         if (needed[i])
             for (int k = 0; k < p->nodes[i].n_inputs; k++) needed[p->nodes[i].inputs[k]] = 1;
-    *top = levels_assign(p, needed);
+    *top = levels_assign(p, needed, outputs, n_outputs);
     for (int i = 0; i < p->n_nodes; i++) last_use[i] = p->level[i];
     for (int i = 0; i < p->n_nodes; i++) {
         if (!needed[i]) continue;
@@ -481,8 +499,53 @@ static pg_status guards_check(pg_plan *p) {
     return PG_OK;
 }
 
-/* Host-visible staging: inputs are written there, outputs read back from there. */
-static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outputs) {
+/* The plan's arena: its own (at least reserve bytes, for plans that will share
+ * it), or the arena of share, which must hold this plan's. */
+static pg_status arena_create(pg_plan *p, uint64_t reserve, const pg_plan *share) {
+    if (share) {
+        if (share->ctx != p->ctx)
+            return PG_FAIL(PG_ERR_INVALID,
+                           "a plan can share only the arena of a plan on its device");
+        if (share->arena->chunk != p->chunk_bytes || share->arena->bytes < p->arena_bytes)
+            return PG_FAIL(PG_ERR_INVALID,
+                           "a shared arena of %.1f MiB (buffers of %.1f MiB) cannot hold a plan "
+                           "of %.1f MiB (buffers of %.1f MiB): reserve the largest plan's bytes "
+                           "in the first plan",
+                           share->arena->bytes / 1048576.0, share->arena->chunk / 1048576.0,
+                           p->arena_bytes / 1048576.0, p->chunk_bytes / 1048576.0);
+        p->arena = share->arena;
+        p->arena->refs++;
+        return PG_OK;
+    }
+    plan_arena *a = calloc(1, sizeof *a);
+    uint64_t bytes = PG_MAX(p->arena_bytes, reserve);
+    int n = (int)PG_MAX((bytes + p->chunk_bytes - 1) / p->chunk_bytes, 1);
+    if (a) a->buffers = calloc((size_t)n, sizeof *a->buffers);
+    if (!a || !a->buffers) {
+        free(a);
+        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    }
+    *a = (plan_arena){1, n, bytes, p->chunk_bytes, a->buffers};
+    p->arena = a;
+    for (int k = 0; k < n; k++) {
+        uint64_t begin = (uint64_t)k * p->chunk_bytes;
+        uint64_t size = PG_MIN(p->chunk_bytes, bytes - begin);
+        PG_TRY(pg_vk_buffer_create(p->ctx, size, PG_VK_MEMORY_DEVICE, &a->buffers[k]));
+    }
+    return PG_OK;
+}
+
+static void arena_release(pg_vk_context *ctx, plan_arena *a) {
+    if (!a || --a->refs > 0) return;
+    for (int k = 0; k < a->n; k++) pg_vk_buffer_destroy(ctx, &a->buffers[k]);
+    free(a->buffers);
+    free(a);
+}
+
+/* Host-visible staging: inputs are written there, outputs read back from
+ * there. Places them; returns their bytes (the download part in *down_bytes). */
+static uint64_t staging_sizes(pg_plan *p, const pg_tensor *outputs, int n_outputs,
+                              uint64_t *down_bytes) {
     uint64_t up = 0, down = 0;
     for (int i = 0; i < p->n_nodes; i++) {
         p->upload_offset[i] = p->readback_offset[i] = NO_OFFSET;
@@ -497,15 +560,14 @@ static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outp
         p->readback_offset[i] = down;
         down += align_up(node_bytes(&p->nodes[i]));
     }
-    p->n_arenas = (int)((p->arena_bytes + p->chunk_bytes - 1) / p->chunk_bytes);
-    if (p->n_arenas < 1) p->n_arenas = 1;
-    p->arenas = calloc((size_t)p->n_arenas, sizeof *p->arenas);
-    if (!p->arenas) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
-    for (int k = 0; k < p->n_arenas; k++) {
-        uint64_t begin = (uint64_t)k * p->chunk_bytes;
-        uint64_t size = PG_MIN(p->chunk_bytes, p->arena_bytes - begin);
-        PG_TRY(pg_vk_buffer_create(p->ctx, size, PG_VK_MEMORY_DEVICE, &p->arenas[k]));
-    }
+    if (down_bytes) *down_bytes = down;
+    return up + down;
+}
+
+static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outputs,
+                                const pg_plan_config *cfg) {
+    uint64_t down, up = staging_sizes(p, outputs, n_outputs, &down) - down;
+    PG_TRY(arena_create(p, cfg ? cfg->reserve_bytes : 0, cfg ? cfg->share : NULL));
     PG_TRY(pg_vk_buffer_create(p->ctx, up, PG_VK_MEMORY_UPLOAD, &p->upload));
     PG_TRY(pg_vk_buffer_create(p->ctx, down, PG_VK_MEMORY_READBACK, &p->readback));
     memset(p->upload.mapped, 0, p->upload.size);
@@ -687,8 +749,10 @@ static pg_status commands_record(pg_plan *p, const pg_tensor *outputs, int n_out
     return PG_OK;
 }
 
-pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
-                         int n_outputs, pg_plan **out) {
+/* Copies the graph's nodes and plans them (levels, fusion, memory); nothing
+ * is allocated on the device yet. */
+static pg_status plan_init(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                           int n_outputs, const pg_plan_config *cfg, pg_plan **out) {
     *out = NULL;
     PG_TRY(pg_op_table_check());
     if (g->error != PG_OK) return PG_FAIL(g->error, "graph: %s", g->error_message);
@@ -697,8 +761,10 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
             return PG_FAIL(PG_ERR_INVALID, "plan output %d is not a tensor", i);
     pg_plan *p = calloc(1, sizeof *p);
     if (!p) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    *out = p;
     p->ctx = ctx;
     p->n_nodes = g->count;
+    p->lean = cfg && cfg->lean;
     size_t n = (size_t)g->count + 1;
     p->nodes = malloc(n * sizeof *p->nodes);
     p->level = malloc(n * sizeof *p->level);
@@ -712,20 +778,23 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
     p->profile_each = profile && *profile && strcmp(profile, "0") && ctx->info.has_timestamps;
     const char *guard = getenv("PROGAN_GUARD");
     p->guard = guard && *guard && strcmp(guard, "0");
-    pg_status st = PG_OK;
     if (!p->nodes || !p->level || !p->root || !p->offset || !p->upload_offset ||
         !p->readback_offset || !p->scratch_offset || !p->scratch_bytes)
-        st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
-    int top = 0;
-    if (st == PG_OK) {
-        memcpy(p->nodes, g->nodes, (size_t)g->count * sizeof *p->nodes);
-        for (int i = 0; i < g->count; i++) {
-            p->level[i] = -1;
-            p->offset[i] = NO_OFFSET;
-        }
-        st = plan_analyse(p, outputs, n_outputs, &top);
+        return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
+    memcpy(p->nodes, g->nodes, (size_t)g->count * sizeof *p->nodes);
+    for (int i = 0; i < g->count; i++) {
+        p->level[i] = -1;
+        p->offset[i] = NO_OFFSET;
     }
-    if (st == PG_OK) st = staging_create(p, outputs, n_outputs);
+    int top = 0;
+    return plan_analyse(p, outputs, n_outputs, &top);
+}
+
+pg_status pg_plan_create_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                              int n_outputs, const pg_plan_config *cfg, pg_plan **out) {
+    pg_plan *p;
+    pg_status st = plan_init(ctx, g, outputs, n_outputs, cfg, &p);
+    if (st == PG_OK) st = staging_create(p, outputs, n_outputs, cfg);
     if (st == PG_OK) st = commands_record(p, outputs, n_outputs);
     if (st != PG_OK) {
         pg_plan_destroy(p);
@@ -735,36 +804,27 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
     return PG_OK;
 }
 
-pg_status pg_plan_measure(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
-                          int n_outputs, uint64_t *arena_bytes) {
+pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                         int n_outputs, pg_plan **out) {
+    return pg_plan_create_with(ctx, g, outputs, n_outputs, NULL, out);
+}
+
+pg_status pg_plan_measure_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                               int n_outputs, const pg_plan_config *cfg, uint64_t *arena_bytes,
+                               uint64_t *staging_bytes) {
     *arena_bytes = 0;
-    if (g->error != PG_OK) return PG_FAIL(g->error, "graph: %s", g->error_message);
-    pg_plan *p = calloc(1, sizeof *p);
-    if (!p) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
-    p->ctx = ctx;
-    p->n_nodes = g->count;
-    size_t n = (size_t)g->count + 1;
-    p->nodes = malloc(n * sizeof *p->nodes);
-    p->level = malloc(n * sizeof *p->level);
-    p->root = malloc(n * sizeof *p->root);
-    p->offset = malloc(n * sizeof *p->offset);
-    p->scratch_offset = calloc(n, sizeof *p->scratch_offset);
-    p->scratch_bytes = calloc(n, sizeof *p->scratch_bytes);
-    pg_status st = PG_OK;
-    if (!p->nodes || !p->level || !p->root || !p->offset || !p->scratch_offset || !p->scratch_bytes)
-        st = PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
-    int top = 0;
-    if (st == PG_OK) {
-        memcpy(p->nodes, g->nodes, (size_t)g->count * sizeof *p->nodes);
-        for (int i = 0; i < g->count; i++) {
-            p->level[i] = -1;
-            p->offset[i] = NO_OFFSET;
-        }
-        st = plan_analyse(p, outputs, n_outputs, &top);
-    }
+    if (staging_bytes) *staging_bytes = 0;
+    pg_plan *p;
+    pg_status st = plan_init(ctx, g, outputs, n_outputs, cfg, &p);
     if (st == PG_OK) *arena_bytes = p->arena_bytes;
+    if (st == PG_OK && staging_bytes) *staging_bytes = staging_sizes(p, outputs, n_outputs, NULL);
     pg_plan_destroy(p);
     return st;
+}
+
+pg_status pg_plan_measure(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
+                          int n_outputs, uint64_t *arena_bytes) {
+    return pg_plan_measure_with(ctx, g, outputs, n_outputs, NULL, arena_bytes, NULL);
 }
 
 void pg_plan_destroy(pg_plan *p) {
@@ -777,8 +837,7 @@ void pg_plan_destroy(pg_plan *p) {
     if (p->pool) vkDestroyDescriptorPool(ctx->device, p->pool, NULL);
     for (int k = 0; k < p->n_views; k++) vkDestroyBufferView(ctx->device, p->views[k], NULL);
     free(p->views);
-    for (int k = 0; k < p->n_arenas; k++) pg_vk_buffer_destroy(ctx, &p->arenas[k]);
-    free(p->arenas);
+    arena_release(ctx, p->arena);
     pg_vk_buffer_destroy(ctx, &p->upload);
     pg_vk_buffer_destroy(ctx, &p->readback);
     if (p->guard_copy.buffer) pg_vk_buffer_destroy(ctx, &p->guard_copy);
@@ -811,8 +870,8 @@ const float *pg_plan_output(pg_plan *p, pg_tensor t) {
 pg_status pg_plan_poison(pg_plan *p, uint32_t pattern) {
     VkCommandBuffer cmd;
     PG_TRY(pg_vk_oneshot_begin(p->ctx, &cmd));
-    for (int k = 0; k < p->n_arenas; k++)
-        vkCmdFillBuffer(cmd, p->arenas[k].buffer, 0, VK_WHOLE_SIZE, pattern);
+    for (int k = 0; k < p->arena->n; k++)
+        vkCmdFillBuffer(cmd, p->arena->buffers[k].buffer, 0, VK_WHOLE_SIZE, pattern);
     pg_vk_cmd_barrier(cmd);
     PG_TRY(pg_vk_oneshot_submit(p->ctx, cmd));
     uint32_t *r = p->readback.mapped;
@@ -858,7 +917,7 @@ uint64_t pg_plan_arena_bytes(const pg_plan *p) {
 }
 
 int pg_plan_buffer_count(const pg_plan *p) {
-    return p->n_arenas;
+    return p->arena ? p->arena->n : 0;
 }
 
 int pg_plan_dispatch_count(const pg_plan *p) {

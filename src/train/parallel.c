@@ -40,7 +40,7 @@ pg_status pg_par_layout(pg_run *r, const pg_schedule *s, int micro) {
                        "micro-batch(es): give a --batch divisible by %d or another "
                        "--micro-batch",
                        B, s->resolution, s->resolution, r->ranks, micro, P);
-    r->micro = micro, r->part_batch = B / P, r->share = B / r->ranks, r->parted = P > 1;
+    r->micro = micro, r->part_batch = B / P, r->share = B / r->ranks, r->parted = P > 1 || r->lean;
     free(r->keys);
     r->keys = NULL;
     r->batch_note[0] = 0;
@@ -71,31 +71,46 @@ static size_t packed_floats(const pg_step *st, const pg_param_set *set) {
     return n;
 }
 
+/* The gradient-only steps and the updates of a parted phase. They run one at a
+ * time (each run is waited for), so the four plans share one arena, as large as
+ * the largest; lean phases (--micro-batch auto) order their kernels to keep few
+ * bytes alive. */
 pg_status pg_par_steps_create(pg_run *r, const pg_schedule *s) {
     pg_train_state *t = &r->state;
-    int b = r->part_batch;
-    PG_TRY(pg_step_create(r->ctx, &r->o, t, s->resolution, b, s->fading, 1, 0, &r->d_step));
-    PG_TRY(pg_step_create(r->ctx, &r->o, t, s->resolution, b, s->fading, 0, 0, &r->g_step));
+    int b = r->part_batch, res = s->resolution, used_d[PG_MAX_PARAMS], used_g[PG_MAX_PARAMS];
     if (!r->grads_G.buffer) {
         PG_TRY(pg_vk_buffer_create(r->ctx, 4 * t->gset.total, PG_VK_MEMORY_UPLOAD, &r->grads_G));
         PG_TRY(pg_vk_buffer_create(r->ctx, 4 * t->dset.total, PG_VK_MEMORY_UPLOAD, &r->grads_D));
         memset(r->grads_G.mapped, 0, r->grads_G.size);
         memset(r->grads_D.mapped, 0, r->grads_D.size);
     }
-    int used_d[PG_MAX_PARAMS], used_g[PG_MAX_PARAMS];
-    for (int i = 0; i < PG_MAX_PARAMS; i++) {
-        used_d[i] = i < t->dset.count && r->d_step.grads[i] >= 0;
-        used_g[i] = i < t->gset.count && r->g_step.grads[i] >= 0;
-    }
-    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, s->resolution, 1, &r->grads_D, used_d,
+    const char *env = getenv("PROGAN_LEAN"); /* tests: lean plans in every parted phase */
+    int lean = r->lean || (env && *env && strcmp(env, "0"));
+    pg_plan_config cfg = {.lean = lean};
+    uint64_t d[2], g[2], ud[2], ug[2];
+    PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 1, 0, &cfg, d, NULL, used_d));
+    PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 0, 0, &cfg, g, NULL, used_g));
+    PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 1, &r->grads_D, used_d, ud));
+    PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 0, &r->grads_G, used_g, ug));
+    cfg.reserve_bytes = PG_MAX(PG_MAX(d[0], g[0]), PG_MAX(ud[0], ug[0]));
+    PG_TRY(pg_step_create_with(r->ctx, &r->o, t, res, b, s->fading, 1, 0, &cfg, &r->d_step));
+    pg_plan_config shared = {.lean = lean, .share = r->d_step.plan};
+    PG_TRY(pg_step_create_with(r->ctx, &r->o, t, res, b, s->fading, 0, 0, &shared, &r->g_step));
+    shared.lean = 0;
+    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, res, 1, &r->grads_D, used_d, &shared,
                                  &r->d_update));
-    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, s->resolution, 0, &r->grads_G, used_g,
+    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, res, 0, &r->grads_G, used_g, &shared,
                                  &r->g_update));
     size_t n = PG_MAX(packed_floats(&r->d_step, &t->dset), packed_floats(&r->g_step, &t->gset));
     free(r->acc);
     r->acc = malloc(n * sizeof *r->acc + 4);
     r->acc_floats = n;
     if (!r->acc) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory for gradients");
+    pg_log(PG_LOG_INFO,
+           "%dx%d: %s steps of %d sharing one arena of %.1f MiB (D step %.1f, G step %.1f, "
+           "updates %.1f MiB)",
+           res, res, lean ? "lean" : "gradient", b, cfg.reserve_bytes / 1048576.0, d[0] / 1048576.0,
+           g[0] / 1048576.0, PG_MAX(ud[0], ug[0]) / 1048576.0);
     return PG_OK;
 }
 
@@ -244,44 +259,64 @@ static uint64_t device_heap(const pg_vk_info *info) {
     return best ? best : any;
 }
 
+/* Device bytes of one way to run a phase in micro-batches of b: the activation
+ * arena(s), the staging of the plans and (parted) the gradient buffers. A
+ * parted phase shares one arena between its steps and updates (the updates
+ * measured against stand-ins for the gradient buffers: nothing is allocated). */
+static pg_status phase_bytes(pg_run *r, const pg_schedule *s, int b, int parted, int lean,
+                             uint64_t *arena, uint64_t *other) {
+    pg_train_state *t = &r->state;
+    pg_plan_config cfg = {.lean = lean};
+    uint64_t d[2], g[2], ud[2] = {0, 0}, ug[2] = {0, 0};
+    int res = s->resolution, used_d[PG_MAX_PARAMS], used_g[PG_MAX_PARAMS];
+    PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 1, !parted, &cfg, d, NULL, used_d));
+    PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 0, !parted, &cfg, g, NULL, used_g));
+    pg_vk_buffer grads_d = {.size = 4 * t->dset.total}, grads_g = {.size = 4 * t->gset.total};
+    if (parted) {
+        PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 1, &grads_d, used_d, ud));
+        PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 0, &grads_g, used_g, ug));
+    }
+    *arena = parted ? PG_MAX(PG_MAX(d[0], g[0]), PG_MAX(ud[0], ug[0])) : d[0] + g[0];
+    *other = d[1] + g[1] + ud[1] + ug[1] + (parted ? grads_d.size + grads_g.size : 0);
+    return PG_OK;
+}
+
 /* --micro-batch auto: the fewest micro-batches (the largest micro-batch) whose
- * D and G steps, as the planner lays them out, fit beside the persistent state
- * in 90% of the device's heap. */
+ * steps, as the planner lays them out, fit beside the persistent state in 90%
+ * of the device's heap; when the default plans of one sample do not fit, lean
+ * plans (pg_plan_config.lean) are tried. Sets r->lean. */
 pg_status pg_par_micro_auto(pg_run *r, const pg_schedule *s, int *micro) {
     pg_train_state *t = &r->state;
     uint64_t heap = device_heap(&r->ctx->info);
-    uint64_t state = 4 * (4 * t->gset.total + 3 * t->dset.total); /* + gradient buffers */
+    uint64_t state = 4 * (4 * t->gset.total + 3 * t->dset.total); /* G, Gs, moments; D, moments */
     uint64_t budget = heap / 10 * 9 > state ? heap / 10 * 9 - state : 0;
     int share = s->batch / r->ranks;
-    uint64_t need = 0;
-    for (int m = 1; m <= share; m++) {
-        if (share % m) continue;
-        int parted = r->ranks * m > 1, b = share / m;
-        uint64_t d = 0, g = 0;
-        pg_status st =
-            pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 1, !parted, &d, NULL);
-        if (st == PG_OK)
-            st = pg_step_measure(r->ctx, &r->o, t, s->resolution, b, s->fading, 0, !parted, &g,
-                                 NULL);
-        if (st != PG_OK && st != PG_ERR_UNSUPPORTED)
-            return st; /* a tensor over a device limit: smaller parts */
-        need = d + g;
-        if (st == PG_OK && need <= budget) {
-            *micro = m;
+    uint64_t arena = 0, other = 0;
+    for (int lean = 0; lean < 2; lean++)
+        for (int m = 1; m <= share; m++) {
+            if (share % m) continue;
+            int parted = r->ranks * m > 1 || lean, b = share / m;
+            pg_status st = phase_bytes(r, s, b, parted, lean, &arena, &other);
+            if (st != PG_OK && st != PG_ERR_UNSUPPORTED)
+                return st; /* a tensor over a device limit: smaller parts */
+            if (st != PG_OK || arena + other > budget) continue;
+            *micro = m, r->lean = lean;
             pg_log(PG_LOG_INFO,
-                   "micro-batch auto at %dx%d %s: %d micro-batch(es) of %d, %.1f MiB of "
-                   "activations within %.1f MiB (heap %.1f MiB less %.1f MiB of state)",
+                   "micro-batch auto at %dx%d %s: %d micro-batch(es) of %d%s, %.1f MiB of "
+                   "activations + %.1f MiB of staging and gradients within %.1f MiB (heap "
+                   "%.1f MiB less %.1f MiB of state)",
                    s->resolution, s->resolution, s->fading ? "fade-in" : "stable", m, b,
-                   need / 1048576.0, budget / 1048576.0, heap / 1048576.0, state / 1048576.0);
+                   lean ? " (lean plans)" : "", arena / 1048576.0, other / 1048576.0,
+                   budget / 1048576.0, heap / 1048576.0, state / 1048576.0);
             return PG_OK;
         }
-    }
     return PG_FAIL(PG_ERR_OUT_OF_MEMORY,
-                   "%dx%d: even micro-batches of one sample do not fit (%.1f MiB of activations; "
-                   "the device's heap of %.1f MiB leaves %.1f MiB, and its buffer limits apply): "
-                   "use a device with more memory",
-                   s->resolution, s->resolution, need / 1048576.0, heap / 1048576.0,
-                   budget / 1048576.0);
+                   "%dx%d: even micro-batches of one sample do not fit (lean plans: %.1f MiB of "
+                   "activations + %.1f MiB of staging and gradients; the device's heap of %.1f "
+                   "MiB leaves %.1f MiB beside the state, and its buffer limits apply): use a "
+                   "device with more memory",
+                   s->resolution, s->resolution, arena / 1048576.0, other / 1048576.0,
+                   heap / 1048576.0, budget / 1048576.0);
 }
 
 /* --dry-run --micro-batch auto: the micro-batches every phase would use on this

@@ -61,6 +61,7 @@ typedef struct {
     int rank, ranks, writes_files; /* writes_files: rank 0 alone writes the run folder */
     int checkpoint_ranks;          /* the ranks that wrote the resumed checkpoint */
     int parted, micro, part_batch, share;
+    int lean; /* --micro-batch auto chose lean plans sharing one arena (forces parted) */
     uint64_t *keys;
     pg_step d_update, g_update;
     pg_vk_buffer grads_G, grads_D; /* host-visible, laid out as the parameters */

@@ -171,9 +171,9 @@ static void ema_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, c
 }
 
 /* Builds the step's graph; plans and records it, or (measure != NULL) only
- * measures the activation arena it would need. */
+ * measures the arena and the staging it would need (measure[0], measure[1]). */
 static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
-                            pg_step *st, uint64_t *measure) {
+                            pg_step *st, const pg_plan_config *cfg, uint64_t *measure) {
     pg_graph *g = st->graph;
     const pg_model_config *c = &o->model;
     pg_net G, D;
@@ -206,13 +206,13 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     if (!st->updates)
         for (int i = 0; i < trained->set->count; i++)
             if (st->grads[i] >= 0) outs[n++] = st->grads[i];
-    if (measure) return pg_plan_measure(ctx, g, outs, n, measure);
-    return pg_plan_create(ctx, g, outs, n, &st->plan);
+    if (measure) return pg_plan_measure_with(ctx, g, outs, n, cfg, &measure[0], &measure[1]);
+    return pg_plan_create_with(ctx, g, outs, n, cfg, &st->plan);
 }
 
 static pg_status step_make(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                            int res, int batch, int fading, int discriminator, int updates,
-                           pg_step *out, uint64_t *measure) {
+                           const pg_plan_config *cfg, pg_step *out, uint64_t *measure) {
     memset(out, 0, sizeof *out);
     out->graph = pg_graph_create();
     if (!out->graph) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -222,23 +222,31 @@ static pg_status step_make(pg_vk_context *ctx, const pg_train_options *o, pg_tra
     out->loss = out->score_real = out->score_fake = out->penalty = out->grad_norm = -1;
     out->score_mixed = -1;
     out->grad_sq = -1;
-    pg_status st = step_build(ctx, o, s, out, measure);
+    pg_status st = step_build(ctx, o, s, out, cfg, measure);
     if (st != PG_OK || measure) pg_step_destroy(out);
     return st;
 }
 
 pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                          int batch, int fading, int discriminator, int updates, pg_step *out) {
-    return step_make(ctx, o, s, res, batch, fading, discriminator, updates, out, NULL);
+    return step_make(ctx, o, s, res, batch, fading, discriminator, updates, NULL, out, NULL);
+}
+
+pg_status pg_step_create_with(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                              int res, int batch, int fading, int discriminator, int updates,
+                              const pg_plan_config *cfg, pg_step *out) {
+    return step_make(ctx, o, s, res, batch, fading, discriminator, updates, cfg, out, NULL);
 }
 
 pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                           int batch, int fading, int discriminator, int updates,
-                          uint64_t *arena_bytes, uint64_t *grad_floats) {
+                          const pg_plan_config *cfg, uint64_t bytes[2], uint64_t *grad_floats,
+                          int *used) {
     pg_step tmp;
     if (grad_floats) *grad_floats = 0;
-    PG_TRY(step_make(ctx, o, s, res, batch, fading, discriminator, updates, &tmp, arena_bytes));
+    PG_TRY(step_make(ctx, o, s, res, batch, fading, discriminator, updates, cfg, &tmp, bytes));
     const pg_param_set *set = discriminator ? &s->dset : &s->gset;
+    for (int i = 0; i < PG_MAX_PARAMS && used; i++) used[i] = i < set->count && tmp.grads[i] >= 0;
     for (int i = 0; i < set->count && grad_floats; i++) /* the parameters trained here */
         if (tmp.grads[i] >= 0)
             *grad_floats += (uint64_t)set->params[i].shape[0] * set->params[i].shape[1] *
@@ -250,7 +258,8 @@ pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_trai
  * arrive in grads_buffer (laid out as the parameters); the graph takes their
  * global norm (the non-finite skip), applies the optimizer and, for D, the EMA. */
 static pg_status update_build(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
-                              const pg_vk_buffer *grads_buffer, const int *used, pg_step *st) {
+                              const pg_vk_buffer *grads_buffer, const int *used,
+                              const pg_plan_config *cfg, pg_step *st, uint64_t *measure) {
     pg_graph *g = st->graph;
     const pg_param_set *set = st->discriminator ? &s->dset : &s->gset;
     pg_net grads;
@@ -263,12 +272,15 @@ static pg_status update_build(pg_vk_context *ctx, const pg_train_options *o, pg_
     if (st->grad_sq < 0) return PG_FAIL(PG_ERR_INVALID, "an update step without gradients");
     updates_add(g, o, s, st, set, runs, run_grads, n_runs);
     if (st->discriminator) ema_add(g, o, s, st);
-    return pg_plan_create(ctx, g, &st->grad_sq, 1, &st->plan);
+    if (measure)
+        return pg_plan_measure_with(ctx, g, &st->grad_sq, 1, cfg, &measure[0], &measure[1]);
+    return pg_plan_create_with(ctx, g, &st->grad_sq, 1, cfg, &st->plan);
 }
 
-pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
-                                int res, int discriminator, const pg_vk_buffer *grads_buffer,
-                                const int *used, pg_step *out) {
+static pg_status update_make(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                             int res, int discriminator, const pg_vk_buffer *grads_buffer,
+                             const int *used, const pg_plan_config *cfg, pg_step *out,
+                             uint64_t *measure) {
     memset(out, 0, sizeof *out);
     out->graph = pg_graph_create();
     if (!out->graph) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -276,9 +288,22 @@ pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, p
     out->reals = out->latents = out->mix = out->alpha = out->lr = -1;
     out->loss = out->score_real = out->score_fake = out->penalty = out->grad_norm = -1;
     out->score_mixed = out->grad_sq = -1;
-    pg_status st = update_build(ctx, o, s, grads_buffer, used, out);
-    if (st != PG_OK) pg_step_destroy(out);
+    pg_status st = update_build(ctx, o, s, grads_buffer, used, cfg, out, measure);
+    if (st != PG_OK || measure) pg_step_destroy(out);
     return st;
+}
+
+pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                                int res, int discriminator, const pg_vk_buffer *grads_buffer,
+                                const int *used, const pg_plan_config *cfg, pg_step *out) {
+    return update_make(ctx, o, s, res, discriminator, grads_buffer, used, cfg, out, NULL);
+}
+
+pg_status pg_step_update_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                                 int res, int discriminator, const pg_vk_buffer *grads_buffer,
+                                 const int *used, uint64_t bytes[2]) {
+    pg_step tmp;
+    return update_make(ctx, o, s, res, discriminator, grads_buffer, used, NULL, &tmp, bytes);
 }
 
 void pg_step_destroy(pg_step *st) {

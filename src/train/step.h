@@ -32,6 +32,11 @@ typedef struct {
  * updates = 0 leaves parameters alone and outputs every gradient (step dumps). */
 pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                          int batch, int fading, int discriminator, int updates, pg_step *out);
+/* The same with a plan configuration (lean order, an arena shared with the
+ * other steps of a phase: see pg_plan_config). */
+pg_status pg_step_create_with(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                              int res, int batch, int fading, int discriminator, int updates,
+                              const pg_plan_config *cfg, pg_step *out);
 /* The optimizer half of a step whose gradients were computed in parts (ranks,
  * micro-batches) and summed on the host into grads_buffer (host-visible, laid
  * out as the trained network's parameters, zeros between tensors: its norm is
@@ -39,13 +44,19 @@ pg_status pg_step_create(pg_vk_context *ctx, const pg_train_options *o, pg_train
  * gradient in this phase. Outputs grad_sq (the global squared norm). */
 pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                                 int res, int discriminator, const pg_vk_buffer *grads_buffer,
-                                const int *used, pg_step *out);
-/* The device bytes of activations such a step would need, without allocating
- * them, and (grad_floats, optional) the gradient floats it produces: what data
- * parallelism exchanges per step. */
-pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
-                          int res, int batch, int fading, int discriminator, int updates,
-                          uint64_t *arena_bytes, uint64_t *grad_floats);
+                                const int *used, const pg_plan_config *cfg, pg_step *out);
+/* What pg_step_update_create's plan would allocate (as pg_step_measure). */
+pg_status pg_step_update_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
+                                 int res, int discriminator, const pg_vk_buffer *grads_buffer,
+                                 const int *used, uint64_t bytes[2]);
+/* The bytes such a step would allocate, without allocating them: bytes[0] its
+ * activation arena, bytes[1] its host-visible staging; and (grad_floats,
+ * optional) the gradient floats it produces: what data parallelism exchanges;
+ * used (optional, PG_MAX_PARAMS): which parameters get a gradient. */
+pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
+                          int batch, int fading, int discriminator, int updates,
+                          const pg_plan_config *cfg, uint64_t bytes[2], uint64_t *grad_floats,
+                          int *used);
 void pg_step_destroy(pg_step *st);
 
 #endif

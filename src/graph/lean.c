@@ -1,0 +1,113 @@
+/* Lean plans (pg_plan_config.lean): an order of the nodes that keeps few bytes
+ * alive, for steps that do not fit a device's memory otherwise. The planner's
+ * default levels run independent passes side by side (fewest barriers); here
+ * the passes of a WGAN-GP step (reals, fakes, mixed samples and the penalty's
+ * double backward) run one after another, each freeing its activations before
+ * the next allocates. Only the order changes: every node computes the same
+ * values from the same inputs. Calls only the op table. */
+#include "graph/ops.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+
+typedef struct {
+    const pg_node *nodes;
+    const int *root;
+    const char *keep;   /* per root: alive to the end (outputs) */
+    int *left;          /* per root: reads not yet scheduled */
+    int *pending;       /* per node: computed inputs not yet scheduled */
+    int *first, *users; /* readers of node i: users[first[i] .. first[i + 1]) */
+} lean_ctx;
+
+/* Bytes of a node's own arena block (0 for views, leaves and side effects). */
+static int64_t own_bytes(const lean_ctx *c, int i) {
+    const pg_node *n = &c->nodes[i];
+    if (c->root[i] != i || n->op == PG_OP_EXTERNAL || n->op == PG_OP_INPUT || n->side_effect)
+        return 0;
+    return 4ll * n->shape[0] * n->shape[1] * n->shape[2] * n->shape[3];
+}
+
+static int is_leaf(const pg_node *n) {
+    return n->op == PG_OP_INPUT || n->op == PG_OP_EXTERNAL;
+}
+
+/* Bytes alive after node i runs less before: what it allocates less the roots
+ * it reads for the last time; a view (no kernel, no bytes) goes first. */
+static int64_t lean_score(const lean_ctx *c, int i) {
+    const pg_node *n = &c->nodes[i];
+    if (pg_ops[n->op].flags & PG_ROW_VIEW) return INT64_MIN;
+    int64_t score = own_bytes(c, i);
+    for (int k = 0; k < n->n_inputs; k++) {
+        int r = c->root[n->inputs[k]], reads = 0, seen = 0;
+        for (int j = 0; j < n->n_inputs; j++) {
+            reads += c->root[n->inputs[j]] == r;
+            seen += j < k && c->root[n->inputs[j]] == r;
+        }
+        if (!seen && !c->keep[r] && c->left[r] == reads) score -= own_bytes(c, r);
+    }
+    return score;
+}
+
+/* Readers of every node as one array (CSR); counts reads per root and
+ * unscheduled computed inputs per node. */
+static int lean_index(lean_ctx *c, int n, const char *needed) {
+    c->left = calloc((size_t)n + 1, sizeof *c->left);
+    c->pending = calloc((size_t)n + 1, sizeof *c->pending);
+    c->first = calloc((size_t)n + 2, sizeof *c->first);
+    if (!c->left || !c->pending || !c->first) return 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; needed[i] && k < c->nodes[i].n_inputs; k++) {
+            int in = c->nodes[i].inputs[k];
+            c->left[c->root[in]]++, c->first[in + 2]++;
+            c->pending[i] += !is_leaf(&c->nodes[in]);
+        }
+    for (int i = 0; i < n; i++) c->first[i + 2] += c->first[i + 1];
+    c->users = malloc(((size_t)c->first[n + 1] + 1) * sizeof *c->users);
+    if (!c->users) return 0;
+    for (int i = 0; i < n; i++)
+        for (int k = 0; needed[i] && k < c->nodes[i].n_inputs; k++)
+            c->users[c->first[c->nodes[i].inputs[k] + 1]++] = i;
+    return 1;
+}
+
+int pg_levels_lean(const pg_node *nodes, int n, const int *root, const char *needed,
+                   const pg_tensor *outputs, int n_outputs, int *level) {
+    char *keep = calloc((size_t)n + 1, 1); /* outputs' bytes are never freed */
+    lean_ctx c = {.nodes = nodes, .root = root, .keep = keep};
+    int *ready = malloc(((size_t)n + 1) * sizeof *ready), n_ready = 0, top = 0, floor = 0;
+    if (!keep || !ready || !lean_index(&c, n, needed)) top = -1;
+    for (int i = 0; top == 0 && i < n_outputs; i++) keep[root[outputs[i]]] = 1;
+    for (int i = 0; i < n; i++) level[i] = -1;
+    for (int i = 0; top == 0 && i < n; i++) {
+        if (!needed[i] || nodes[i].side_effect) continue;
+        if (is_leaf(&nodes[i]))
+            level[i] = 0;
+        else if (!c.pending[i])
+            ready[n_ready++] = i;
+    }
+    while (top >= 0 && n_ready) {
+        int best = 0;
+        int64_t best_score = INT64_MAX;
+        for (int r = 0; r < n_ready && best_score > INT64_MIN; r++) {
+            int64_t score = lean_score(&c, ready[r]);
+            if (score < best_score || (score == best_score && ready[r] < ready[best]))
+                best_score = score, best = r;
+        }
+        int i = ready[best], at = 0;
+        ready[best] = ready[--n_ready];
+        for (int k = 0; k < nodes[i].n_inputs; k++) {
+            at = PG_MAX(at, level[nodes[i].inputs[k]]);
+            c.left[root[nodes[i].inputs[k]]]--;
+        }
+        if (!(pg_ops[nodes[i].op].flags & PG_ROW_VIEW)) at = floor = PG_MAX(at + 1, floor);
+        level[i] = at;
+        top = PG_MAX(top, at);
+        for (int u = c.first[i]; u < c.first[i + 1]; u++)
+            if (!nodes[c.users[u]].side_effect && --c.pending[c.users[u]] == 0)
+                ready[n_ready++] = c.users[u];
+    }
+    for (int i = 0; top >= 0 && i < n; i++) /* every needed node was reached */
+        if (needed[i] && !nodes[i].side_effect && level[i] < 0) top = -1;
+    free(keep), free(ready), free(c.left), free(c.pending), free(c.first), free(c.users);
+    return top;
+}
