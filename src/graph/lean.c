@@ -111,3 +111,49 @@ int pg_levels_lean(const pg_node *nodes, int n, const int *root, const char *nee
     free(keep), free(ready), free(c.left), free(c.pending), free(c.first), free(c.users);
     return top;
 }
+
+static int by_size(const void *a, const void *b) {
+    const pg_place_block *x = *(pg_place_block *const *)a, *y = *(pg_place_block *const *)b;
+    if (x->size != y->size) return x->size < y->size ? 1 : -1;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
+static int by_offset(const void *a, const void *b) {
+    const pg_place_block *x = *(pg_place_block *const *)a, *y = *(pg_place_block *const *)b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+/* The lowest offset from which size bytes are free of every block in near
+ * (sorted by offset) and do not straddle a multiple of chunk. */
+static uint64_t lowest_gap(pg_place_block **near, int n, uint64_t size, uint64_t chunk) {
+    uint64_t at = 0;
+    for (int pos = 0;;) {
+        if (at / chunk != (at + size - 1) / chunk) at = (at / chunk + 1) * chunk;
+        while (pos < n && near[pos]->offset + near[pos]->size <= at) pos++;
+        if (pos == n || near[pos]->offset >= at + size) return at;
+        at = near[pos]->offset + near[pos]->size;
+    }
+}
+
+uint64_t pg_place_by_size(pg_place_block *blocks, int n, uint64_t chunk) {
+    pg_place_block **order = malloc(((size_t)n + 1) * sizeof *order);
+    pg_place_block **near = malloc(((size_t)n + 1) * sizeof *near);
+    uint64_t end = 0;
+    if (!order || !near) {
+        free(order), free(near);
+        return UINT64_MAX;
+    }
+    for (int k = 0; k < n; k++) order[k] = &blocks[k];
+    qsort(order, (size_t)n, sizeof *order, by_size);
+    for (int k = 0; k < n; k++) {
+        pg_place_block *b = order[k];
+        int m = 0;
+        for (int j = 0; j < k; j++)
+            if (order[j]->start <= b->last && b->start <= order[j]->last) near[m++] = order[j];
+        qsort(near, (size_t)m, sizeof *near, by_offset);
+        b->offset = lowest_gap(near, m, b->size, chunk);
+        end = PG_MAX(end, b->offset + b->size);
+    }
+    free(order), free(near);
+    return end;
+}

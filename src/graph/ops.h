@@ -114,6 +114,16 @@ void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int 
  * bytes are never freed. Returns the top level, or -1 (out of host memory). */
 int pg_levels_lean(const pg_node *nodes, int n, const int *root, const char *needed,
                    const pg_tensor *outputs, int n_outputs, int *level);
+/* A block of a lean plan's arena: size bytes alive from level start to level
+ * last (inclusive); pg_place_by_size sets offset. */
+typedef struct {
+    uint64_t size, offset;
+    int start, last;
+} pg_place_block;
+/* Places the blocks largest first, each at the lowest offset free over its whole
+ * lifetime and inside one chunk; returns the arena's end (UINT64_MAX: out of
+ * host memory). Knowing every lifetime, it wastes less than first fit by level. */
+uint64_t pg_place_by_size(pg_place_block *blocks, int n, uint64_t chunk);
 /* Called last by the dispatch builders of those ops: puts node t's epilogue
  * (none: the defaults) on the pass that writes its output, d[0] or the reduce
  * pass d[1] of a split kernel. */

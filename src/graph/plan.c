@@ -224,6 +224,47 @@ static pg_status arena_largest(const pg_plan *p, const char *needed, uint64_t *l
     return PG_OK;
 }
 
+/* Block k of the arena (k < n: node k's output, else node k - n's scratch):
+ * its bytes with guard (0: none), first level and last level alive. */
+static uint64_t block_of(const pg_plan *p, const char *needed, const int *last_use, int k,
+                         int *start, int *last) {
+    int i = k % p->n_nodes, scratch = k >= p->n_nodes;
+    const pg_node *n = &p->nodes[i];
+    if (!needed[i]) return 0;
+    if (scratch
+            ? !p->scratch_bytes[i]
+            : (p->root[i] != i || p->pack_of[i] >= 0 || n->op == PG_OP_EXTERNAL || !has_output(n)))
+        return 0;
+    *start = !scratch && p->pack_first[i] >= 0 ? p->pack_first[i] : p->level[i];
+    *last = p->guard ? INT32_MAX : scratch ? p->level[i] : last_use[i];
+    uint64_t bytes = scratch ? p->scratch_bytes[i] : node_bytes(n);
+    return align_up(bytes + guard_bytes(p, bytes));
+}
+
+/* Lean plans: every lifetime is known, so blocks are placed largest first
+ * (pg_place_by_size) instead of level by level; 0 if out of host memory. */
+static int places_by_size(pg_plan *p, const char *needed, const int *last_use, uint64_t *end) {
+    pg_place_block *b = malloc(2 * ((size_t)p->n_nodes + 1) * sizeof *b);
+    int *of = malloc(2 * ((size_t)p->n_nodes + 1) * sizeof *of), n = 0;
+    if (b && of)
+        for (int k = 0; k < 2 * p->n_nodes; k++) {
+            b[n].size = block_of(p, needed, last_use, k, &b[n].start, &b[n].last);
+            if (b[n].size) of[n++] = k;
+        }
+    uint64_t at = b && of ? pg_place_by_size(b, n, p->chunk_bytes) : UINT64_MAX;
+    for (int j = 0; at != UINT64_MAX && j < n; j++) {
+        int i = of[j] % p->n_nodes;
+        if (of[j] >= p->n_nodes)
+            p->scratch_offset[i] = b[j].offset;
+        else
+            p->offset[i] = b[j].offset;
+    }
+    free(b), free(of);
+    if (at == UINT64_MAX) return 0;
+    *end = at;
+    return 1;
+}
+
 /* First-fit placement of every root intermediate by liveness over levels. */
 static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use, int top) {
     /* every node's output and every two-pass node's scratch may be alive at once */
@@ -255,6 +296,7 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
     }
     chunk = PG_MAX(chunk, largest);
     p->chunk_bytes = chunk;
+    if (p->lean && places_by_size(p, needed, last_use, &end)) top = -1; /* placed */
     for (int level = 0; level <= top; level++) {
         int kept = 0; /* free blocks whose last reader ran before this level */
         for (int b = 0; b < n_live; b++)
@@ -262,16 +304,9 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
         n_live = kept;
         for (int k = 0; k < 2 * p->n_nodes; k++) {
             /* outputs first, then the scratch of two-pass nodes (alive for their level) */
-            int i = k % p->n_nodes, scratch = k >= p->n_nodes;
-            const pg_node *n = &p->nodes[i];
-            int at_level = !scratch && p->pack_first[i] >= 0 ? p->pack_first[i] : p->level[i];
-            if (!needed[i] || at_level != level) continue;
-            if (scratch ? !p->scratch_bytes[i]
-                        : (p->root[i] != i || p->pack_of[i] >= 0 || n->op == PG_OP_EXTERNAL ||
-                           !has_output(n)))
-                continue;
-            uint64_t bytes = scratch ? p->scratch_bytes[i] : node_bytes(n);
-            uint64_t size = align_up(bytes + guard_bytes(p, bytes));
+            int i = k % p->n_nodes, scratch = k >= p->n_nodes, start, last;
+            uint64_t size = block_of(p, needed, last_use, k, &start, &last);
+            if (!size || start != level) continue;
             uint64_t at = 0; /* live is sorted by offset and does not overlap */
             int pos = 0;
             for (;;) {
@@ -281,7 +316,6 @@ static pg_status memory_plan(pg_plan *p, const char *needed, const int *last_use
                 at = live[pos].offset + live[pos].size;
             }
             memmove(&live[pos + 1], &live[pos], (size_t)(n_live - pos) * sizeof *live);
-            int last = p->guard ? INT32_MAX : scratch ? level : last_use[i];
             live[pos] = (arena_block){at, size, last};
             n_live++;
             if (scratch)

@@ -106,9 +106,11 @@ static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
     PG_TRY(pg_sampler_create(r->dataset, r->share, s->resolution, r->o.mirror, r->o.seed,
                              &r->sampler));
     PG_TRY(pg_sampler_set_keys(r->sampler, r->keys));
-    int cells = r->o.grid_rows * r->o.grid_cols;
+    /* a parted phase renders the grid in parts of its micro-batch: the memory
+     * --micro-batch auto planned for holds G's forward pass at that batch */
+    int cells = PG_MIN(r->o.grid_rows * r->o.grid_cols, r->parted ? r->part_batch : 16);
     PG_TRY(pg_renderer_create(r->ctx, c, &r->state.gset, &r->state.Gs, 0, s->resolution,
-                              cells < 16 ? cells : 16, s->fading ? 0.5f : 1.0f, &r->grid));
+                              PG_MIN(cells, 16), s->fading ? 0.5f : 1.0f, &r->grid));
     pg_log(PG_LOG_INFO,
            "phase %dx%d %s, batch %d%s%s: D step %d kernels, G step %d kernels, "
            "%.1f MiB of activations, built in %.2f s",
