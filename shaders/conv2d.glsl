@@ -45,28 +45,13 @@ layout(constant_id = 7) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits (o
 layout(constant_id = 8) const uint BV = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
-// A4: with VEC the reduction channels are a multiple of 4 and every tensor
-// starts 16-byte aligned, so one lane-varying load fetches 4 channels.
-// B4: MODE 1 with VEC: w[tap][ci][co] is contiguous along the reduction (co),
-// so a B step is one vec4 load too. The C side binds the texel views with the
-// matching formats (RGBA32F exactly where A4/B4 are used, else R32F).
-#if PG_TEXEL
-layout(binding = 1) uniform samplerBuffer a_texels;
-layout(binding = 2) uniform samplerBuffer b_texels;
-#define A1(i) texelFetch(a_texels, int(i)).x
-#define A4(i) texelFetch(a_texels, int(i))
-#define B1(i) texelFetch(b_texels, int(i)).x
-#define B4(i) texelFetch(b_texels, int(i))
-#else
-layout(std430, binding = 1) readonly buffer ABuf { float a[]; };
-layout(std430, binding = 1) readonly buffer A4Buf { vec4 a4[]; };
-layout(std430, binding = 2) readonly buffer BBuf { float b[]; };
-layout(std430, binding = 2) readonly buffer B4Buf { vec4 b4[]; };
-#define A1(i) a[i]
-#define A4(i) a4[i]
-#define B1(i) b[i]
-#define B4(i) b4[i]
-#endif
+// vec4 loads of a: with VEC the reduction channels are a multiple of 4 and
+// every tensor starts 16-byte aligned, so one lane-varying load fetches 4
+// channels. Of b: MODE 1 with VEC (w[tap][ci][co] is contiguous along the
+// reduction, co), or BV. The C side binds RGBA32F views exactly there.
+#include "input.glsl"
+PG_INPUT(1, a)
+PG_INPUT(2, b)
 layout(std430, binding = 3) readonly buffer Aux { float epi_aux[]; };
 
 layout(push_constant) uniform Push {
@@ -114,7 +99,7 @@ float acc[TM][TN];
 // the same sums in the same order as STEP4/STEP1
 #define BV_STEP(X, AT)                                                             \
     for (uint j4 = 0; j4 < TN / 4; j4++) {                                         \
-        vec4 bv = B4((AT) + cb4[j4]);                                              \
+        vec4 bv = PG_LOAD4(b, (AT) + cb4[j4]);                                              \
         for (uint t = 0; t < TM; t++) {                                            \
             acc[t][4 * j4] = fma(X, bv.x, acc[t][4 * j4]);                         \
             acc[t][4 * j4 + 1] = fma(X, bv.y, acc[t][4 * j4 + 1]);                 \
@@ -177,8 +162,8 @@ void main() {
                     for (uint t = 0; t < TM; t++) {
                         uint s = src[t] + k;
                         av[t] = !ok[t]  ? vec4(0.0)
-                                : VEC != 0 ? A4(s / 4)
-                                           : vec4(A1(s), A1(s + 1), A1(s + 2), A1(s + 3));
+                                : VEC != 0 ? PG_LOAD4(a, s / 4)
+                                           : vec4(PG_LOAD(a, s), PG_LOAD(a, s + 1), PG_LOAD(a, s + 2), PG_LOAD(a, s + 3));
                     }
                     uint r = tap + k * bstep;
                     if (BV != 0) {
@@ -188,23 +173,23 @@ void main() {
                     for (uint q = 0; q < NQ; q++) {
                         uint o = r + cb[q];
                         vec4 bq = MODE == PG_CONV_INPUT_GRAD && VEC != 0
-                                      ? B4(o / 4)
-                                      : vec4(B1(o), B1(o + bstep), B1(o + 2 * bstep),
-                                             B1(o + 3 * bstep));
+                                      ? PG_LOAD4(b, o / 4)
+                                      : vec4(PG_LOAD(b, o), PG_LOAD(b, o + bstep), PG_LOAD(b, o + 2 * bstep),
+                                             PG_LOAD(b, o + 3 * bstep));
                         ALL16(STEP4)
                     }
                 }
                 if (VEC == 0)
                     for (; k < cin; k++) {
                         float av[TM];
-                        for (uint t = 0; t < TM; t++) av[t] = ok[t] ? A1(src[t] + k) : 0.0;
+                        for (uint t = 0; t < TM; t++) av[t] = ok[t] ? PG_LOAD(a, src[t] + k) : 0.0;
                         uint r = tap + k * bstep;
                         if (BV != 0) {
                             BV_STEP(av[t], r / 4)
                             continue;
                         }
                         for (uint q = 0; q < NQ; q++) {
-                            float bq = B1(r + cb[q]);
+                            float bq = PG_LOAD(b, r + cb[q]);
                             ALL16(STEP1)
                         }
                     }
@@ -243,16 +228,16 @@ void main() {
                 sx = clamp(sx, 0, int(pc.w) - 1);
                 uint s = ((n * pc.h + uint(sy)) * pc.w + uint(sx)) * pc.ci + ch[t];
                 if (VEC != 0) {
-                    vec4 v = ok ? A4(s / 4) : vec4(0.0);
+                    vec4 v = ok ? PG_LOAD4(a, s / 4) : vec4(0.0);
                     av[4 * t] = v.x, av[4 * t + 1] = v.y, av[4 * t + 2] = v.z, av[4 * t + 3] = v.w;
                 } else
-                    av[t] = ok ? A1(s) : 0.0;
+                    av[t] = ok ? PG_LOAD(a, s) : 0.0;
             }
             uint r = pix * pc.co;
             if (BV != 0) BV_STEP(av[t], r / 4)
             else
             for (uint q = 0; q < NQ; q++) {
-                float bq = B1(r + cb[q]);
+                float bq = PG_LOAD(b, r + cb[q]);
                 ALL16(STEP1)
             }
             if (++xx == int(pc.w)) {

@@ -29,30 +29,10 @@ layout(constant_id = 5) const uint VEC4 = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
 layout(std430, binding = 0) writeonly buffer Out4 { vec4 y4[]; };
-#if PG_TEXEL
-layout(binding = 1) uniform samplerBuffer a_texels;
-layout(binding = 2) uniform samplerBuffer b_texels;
-layout(binding = 3) uniform samplerBuffer c_texels;
-#define A1(i) texelFetch(a_texels, int(i)).x
-#define B1(i) texelFetch(b_texels, int(i)).x
-#define C1(i) texelFetch(c_texels, int(i)).x
-#define A4(i) texelFetch(a_texels, int(i))
-#define B4(i) texelFetch(b_texels, int(i))
-#define C4(i) texelFetch(c_texels, int(i))
-#else
-layout(std430, binding = 1) readonly buffer ABuf { float a[]; };
-layout(std430, binding = 2) readonly buffer BBuf { float b[]; };
-layout(std430, binding = 3) readonly buffer CBuf { float c[]; };
-layout(std430, binding = 1) readonly buffer A4Buf { vec4 a4[]; };
-layout(std430, binding = 2) readonly buffer B4Buf { vec4 b4[]; };
-layout(std430, binding = 3) readonly buffer C4Buf { vec4 c4[]; };
-#define A1(i) a[i]
-#define B1(i) b[i]
-#define C1(i) c[i]
-#define A4(i) a4[i]
-#define B4(i) b4[i]
-#define C4(i) c4[i]
-#endif
+#include "input.glsl"
+PG_INPUT(1, a)
+PG_INPUT(2, b)
+PG_INPUT(3, c)
 
 layout(push_constant) uniform Push {
     uvec4 shape;      // out N, H, W, C
@@ -93,18 +73,18 @@ uint operand_index(uint mode, uint i, uvec4 at, uvec4 stride) {
 }
 
 // The 4 values of an operand for outputs 4*i4 .. 4*i4+3 (VEC4 only).
-#define LOAD4(MODE, L1, L4, I4)                                            \
-    (MODE == 1   ? L4(I4)                                                 \
-     : MODE == 2 ? L4((I4) % (pc.shape.w / 4))                            \
-                 : vec4(L1(operand_index(MODE, 4 * (I4), uvec4(0), uvec4(0)))))
+#define LOAD4(MODE, N, I4)                                                  \
+    (MODE == 1   ? PG_LOAD4(N, I4)                                          \
+     : MODE == 2 ? PG_LOAD4(N, (I4) % (pc.shape.w / 4))                     \
+                 : vec4(PG_LOAD(N, operand_index(MODE, 4 * (I4), uvec4(0), uvec4(0)))))
 
 void main() {
     if (VEC4 != 0) {
         uint i4 = linear_thread_id(WG);
         if (i4 >= pc.count / 4) return;
-        vec4 va = USES_A ? LOAD4(INDEX_A, A1, A4, i4) : vec4(0.0);
-        vec4 vb = USES_B ? LOAD4(INDEX_B, B1, B4, i4) : vec4(0.0);
-        vec4 vc = USES_C ? LOAD4(INDEX_C, C1, C4, i4) : vec4(0.0);
+        vec4 va = USES_A ? LOAD4(INDEX_A, a, i4) : vec4(0.0);
+        vec4 vb = USES_B ? LOAD4(INDEX_B, b, i4) : vec4(0.0);
+        vec4 vc = USES_C ? LOAD4(INDEX_C, c, i4) : vec4(0.0);
         y4[i4] = vec4(apply(va.x, vb.x, vc.x), apply(va.y, vb.y, vc.y), apply(va.z, vb.z, vc.z),
                       apply(va.w, vb.w, vc.w));
         return;
@@ -118,8 +98,8 @@ void main() {
         uint row = r % pc.shape.y, n = r / pc.shape.y;
         at = uvec4(n, row, x, ch);
     }
-    float va = USES_A ? A1(operand_index(INDEX_A, i, at, pc.stride_a)) : 0.0;
-    float vb = USES_B ? B1(operand_index(INDEX_B, i, at, pc.stride_b)) : 0.0;
-    float vc = USES_C ? C1(operand_index(INDEX_C, i, at, pc.stride_c)) : 0.0;
+    float va = USES_A ? PG_LOAD(a, operand_index(INDEX_A, i, at, pc.stride_a)) : 0.0;
+    float vb = USES_B ? PG_LOAD(b, operand_index(INDEX_B, i, at, pc.stride_b)) : 0.0;
+    float vc = USES_C ? PG_LOAD(c, operand_index(INDEX_C, i, at, pc.stride_c)) : 0.0;
     y[i] = apply(va, vb, vc);
 }

@@ -23,13 +23,8 @@ layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 layout(constant_id = 2) const uint EPI = 0;  // fused epilogue: PG_EPI_* bits (one split only)
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
-#if PG_TEXEL
-layout(binding = 1) uniform samplerBuffer x_texels;
-#define X(i) texelFetch(x_texels, int(i)).x
-#else
-layout(std430, binding = 1) readonly buffer In { float x[]; };
-#define X(i) x[i]
-#endif
+#include "input.glsl"
+PG_INPUT(1, x)
 layout(std430, binding = 2) readonly buffer Aux { float epi_aux[]; };
 
 layout(push_constant) uniform Push {
@@ -86,7 +81,7 @@ void main() {
         layout_of(o);
         uint begin = split * pc.chunk, end = min(begin + pc.chunk, reduced_count);
         float sum = 0.0;
-        for (uint j = begin + gl_LocalInvocationID.x; j < end; j += WG) sum += X(reduced_offset(j));
+        for (uint j = begin + gl_LocalInvocationID.x; j < end; j += WG) sum += PG_LOAD(x, reduced_offset(j));
         partial[gl_LocalInvocationID.x] = sum;
         barrier();
         for (uint width = WG / 2; width > 0; width >>= 1) {
@@ -121,7 +116,7 @@ void main() {
     uint off = reduced_offset(begin);
     float sum = 0.0;
     for (uint j = begin; j < end; j++) {
-        sum += X(off);
+        sum += PG_LOAD(x, off);
         // next element: add one to the innermost digit and carry outwards
         for (uint k = 0; k < nr; k++) {
             off += rstride[k];

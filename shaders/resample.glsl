@@ -9,15 +9,8 @@ layout(constant_id = PG_SPEC_WG) const uint WG = 128;
 layout(constant_id = PG_SPEC_CODE) const uint MODE = 0;
 
 layout(std430, binding = 0) writeonly buffer Out { float y[]; };
-// resample.comp reads x from a storage buffer, resample_texel.comp (PG_TEXEL 1)
-// through a uniform texel buffer (R32F), a vector gather on lavapipe
-#if PG_TEXEL
-layout(binding = 1) uniform samplerBuffer x_texels;
-#define X(i) texelFetch(x_texels, int(i)).x
-#else
-layout(std430, binding = 1) readonly buffer In { float x[]; };
-#define X(i) x[i]
-#endif
+#include "input.glsl"
+PG_INPUT(1, x)
 
 layout(push_constant) uniform Push {
     uvec4 shape; // output N, H, W, C
@@ -33,12 +26,12 @@ void main() {
     uint oy = r % pc.shape.y, n = r / pc.shape.y;
     if (MODE == PG_RESAMPLE_UP) {
         uint ih = pc.shape.y / 2, iw = pc.shape.z / 2;
-        y[i] = pc.scale * X(((n * ih + oy / 2) * iw + ox / 2) * pc.shape.w + c);
+        y[i] = pc.scale * PG_LOAD(x, ((n * ih + oy / 2) * iw + ox / 2) * pc.shape.w + c);
     } else {
         uint ih = pc.shape.y * 2, iw = pc.shape.z * 2;
         uint base = ((n * ih + 2 * oy) * iw + 2 * ox) * pc.shape.w + c;
         uint row = iw * pc.shape.w;
-        float s = (X(base) + X(base + pc.shape.w)) + (X(base + row) + X(base + row + pc.shape.w));
+        float s = (PG_LOAD(x, base) + PG_LOAD(x, base + pc.shape.w)) + (PG_LOAD(x, base + row) + PG_LOAD(x, base + row + pc.shape.w));
         y[i] = pc.scale * 0.25 * s;
     }
 }

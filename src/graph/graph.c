@@ -189,7 +189,11 @@ void pg_dispatch_init(pg_dispatch *d, pg_shader_id shader, int n_bindings) {
 int pg_texel_loads(const pg_vk_info *info, uint64_t texels) {
     const char *v = getenv("PROGAN_TEXEL");
     int wanted = v && *v ? strcmp(v, "0") != 0 : info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
-    return wanted && texels <= info->max_texel_elements &&
+    return wanted && pg_texel_fits(info, texels);
+}
+
+int pg_texel_fits(const pg_vk_info *info, uint64_t texels) {
+    return texels <= info->max_texel_elements &&
            info->min_texel_alignment <= info->min_storage_alignment;
 }
 

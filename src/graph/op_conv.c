@@ -211,8 +211,7 @@ static pg_status ballot_check(const pg_vk_info *info) {
 static int texel_wanted(const pg_vk_info *info, const pg_gemm_choice *c, uint64_t texels) {
     if (c->loads == PG_LOADS_STORAGE) return 0;
     if (c->loads == PG_LOADS_AUTO) return pg_texel_loads(info, texels);
-    return texels <= info->max_texel_elements &&
-           info->min_texel_alignment <= info->min_storage_alignment;
+    return pg_texel_fits(info, texels);
 }
 
 /* Binds the conv kernel's operands (bindings 1, 2) as texel buffers where

@@ -146,6 +146,8 @@ void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint
  * $PROGAN_TEXEL=0|1 forces (tests run both), where the input fits
  * maxTexelBufferElements and every storage offset suits a texel view. */
 int pg_texel_loads(const pg_vk_info *info, uint64_t texels);
+/* Whether an input of `texels` texels can be a texel buffer at all. */
+int pg_texel_fits(const pg_vk_info *info, uint64_t texels);
 
 /* One pass of shaders/reduce.comp: in (in_shape) reduced over axes, times
  * scale, into out; with splits > 1 each of out_count outputs is split into
