@@ -28,7 +28,7 @@ static double time_sum(float *buf, size_t n, int reps) {
 /* One phase: gradient sizes from the step graphs, then the timed sums. */
 static pg_status phase(pg_vk_context *ctx, pg_train_options *o, pg_train_state *s, int res,
                        int fading, float *buf, int reps) {
-    uint64_t bytes[2], d = 0, g = 0;
+    uint64_t bytes[3], d = 0, g = 0;
     PG_TRY(pg_step_measure(ctx, o, s, res, 1, fading, 1, 0, NULL, bytes, &d, NULL));
     PG_TRY(pg_step_measure(ctx, o, s, res, 1, fading, 0, 0, NULL, bytes, &g, NULL));
     double td = time_sum(buf, d, reps), tg = time_sum(buf, g, reps);

@@ -7,7 +7,8 @@
 # rank ends the other within seconds with a message naming it; a rank whose
 # device fails stops both with one message; --micro-batch 2 equals 1, and
 # bitwise so with lean plans (PROGAN_LEAN=1);
-# --micro-batch auto under an emulated small heap splits and trains.
+# --micro-batch auto under an emulated small heap splits and trains, and plans
+# the paper network up to 1024x1024 within 2 GiB.
 set -u
 progan=$1
 src=$2
@@ -52,6 +53,14 @@ check "1 process after 2 ranks = 1 process" diff_ckpt one res1 --tol 2e-5
 
 check "micro-batch 2" "$progan" train "${common[@]}" --out "$tmp/micro" --stop-after 12 --micro-batch 2
 check "micro-batch 2 = 1" diff_ckpt one micro --tol 2e-5
+# the updates' gradient norm (over the shared buffer's ranges, gaps zeroed) = one process's
+grad_norms() { python3 -c 'import json, sys
+runs = [[json.loads(l) for l in open(f)][-1] for f in sys.argv[1:]]
+a, b = ([r["Grad/%s/norm" % n]["mean"] for n in "DG"] for r in runs)
+print(a, b)
+sys.exit(any(abs(x - y) > 1e-4 * abs(x) for x, y in zip(a, b)))' \
+    "$tmp"/$1/0*/stats.jsonl "$tmp"/$2/0*/stats.jsonl; }
+check "micro-batch 2: gradient norms = 1" grad_norms one micro
 # lean plans (kernels ordered to keep few bytes alive, one arena for all plans)
 check "micro-batch 2, lean plans" env PROGAN_LEAN=1 "$progan" train "${common[@]}" --out "$tmp/lean" \
     --stop-after 12 --micro-batch 2
@@ -62,9 +71,12 @@ check "lean plans = default plans, bitwise" diff_ckpt micro lean --bitwise
 check "auto under 1 MiB" env PROGAN_EMULATE_HEAP_MB=1 "$progan" train "${common[@]}" --out "$tmp/auto" \
     --micro-batch auto --kimg 0.4
 check "auto split" grep -q "16x16 stable: 2 micro-batch(es) of 8" "$tmp"/auto/0*/log.txt
-# the paper network up to 128x128 in 2 GiB (planned, not run)
+# the paper network up to 1024x1024 in 2 GiB (planned, not run: lean plans at 512 and 1024)
 check "paper in 2 GiB" bash -c "PROGAN_EMULATE_HEAP_MB=2048 '$progan' train --preset paper \
-    --resolution 128 --micro-batch auto --dry-run 2>&1 | grep -q '128x128 stable: 8 micro-batch'"
+    --micro-batch auto --dry-run > '$tmp/paper.txt' 2>&1"
+check "paper in 2 GiB: 128x128" grep -q '128x128 stable: 8 micro-batch' "$tmp/paper.txt"
+check "paper in 2 GiB: 1024x1024" grep -q '1024x1024 fade-in: 3 micro-batch(es) of 1 (lean' \
+    "$tmp/paper.txt"
 
 # a rank whose device cannot be created: both exit 1, one message naming it
 mpirun --oversubscribe -np 1 "$progan" train "${common[@]}" --out "$tmp/dev" : -np 1 env PROGAN_DEVICE=99 \

@@ -1,11 +1,14 @@
 /* Lean plans and shared arenas (pg_plan_config, src/graph/lean.c): what
  * --micro-batch auto uses when a phase's default plans do not fit the device.
  * The gradient-only D step (WGAN-GP: three passes and the penalty's double
- * backward) and G step of real step graphs, planned lean, give every output
- * bit for bit what the default plans give, with the arenas poisoned with NaN
- * first and the G step run in between through the same arena; the lean D
- * step needs clearly fewer bytes; a plan that cannot fit the arena it would
- * share is refused with a message. Shapes: the tiny preset at 16x16, fading. */
+ * backward, the penalty's passes first) and G step of real step graphs,
+ * planned lean (upsample, avgpool and pixel norm outputs computed again for
+ * their late readers), give every output bit for bit what the default plans
+ * give, with the arenas and the one readback buffer both steps share poisoned
+ * with NaN first and the G step run in between through the same arena and
+ * buffer; the lean D step needs clearly fewer bytes; a plan that cannot fit
+ * the arena or readback buffer it would share is refused with a message.
+ * Shapes: the tiny preset at 16x16, fading. */
 #include "testutil.h"
 #include "train/step.h"
 
@@ -87,7 +90,7 @@ int main(void) {
     free(host);
 
     pg_step d_ref = {0}, g_ref = {0}, d_lean = {0}, g_lean = {0}, tight = {0};
-    uint64_t dm[2], gm[2];
+    uint64_t dm[3], gm[3];
     pg_plan_config lean = {.lean = 1};
     int ok = test_check(
         pg_step_create(ctx, &o, &s, RES, BATCH, 1, 1, 0, &d_ref) == PG_OK &&
@@ -96,10 +99,15 @@ int main(void) {
             pg_step_measure(ctx, &o, &s, RES, BATCH, 1, 0, 0, &lean, gm, NULL, NULL) == PG_OK,
         "default plans", "%s", pg_error_message());
     lean.reserve_bytes = PG_MAX(dm[0], gm[0]);
+    pg_vk_buffer readback = {0};
+    ok = ok && test_check(pg_vk_buffer_create(ctx, PG_MAX(dm[2], gm[2]), PG_VK_MEMORY_READBACK,
+                                              &readback) == PG_OK,
+                          "readback buffer", "%s", pg_error_message());
+    lean.readback = &readback;
     ok = ok &&
          test_check(pg_step_create_with(ctx, &o, &s, RES, BATCH, 1, 1, 0, &lean, &d_lean) == PG_OK,
                     "lean D step", "%s", pg_error_message());
-    pg_plan_config shared = {.lean = 1, .share = d_lean.plan};
+    pg_plan_config shared = {.lean = 1, .share = d_lean.plan, .readback = &readback};
     ok = ok && test_check(pg_step_create_with(ctx, &o, &s, RES, BATCH, 1, 0, 0, &shared, &g_lean) ==
                               PG_OK,
                           "lean G step in the D step's arena", "%s", pg_error_message());
@@ -112,6 +120,11 @@ int main(void) {
         test_check(l_bytes * 10 < d_bytes * 8, "lean D step arena",
                    "%.2f MiB, not below 80%% of the default %.2f MiB", l_bytes / 1048576.0,
                    d_bytes / 1048576.0);
+        int copies_d = pg_plan_recomputed(d_lean.plan), copies_g = pg_plan_recomputed(g_lean.plan);
+        printf("recomputed nodes: D step %d, G step %d\n", copies_d, copies_g);
+        test_check(copies_d > 0 && copies_g > 0 && !pg_plan_recomputed(d_ref.plan),
+                   "recomputed nodes", "D %d, G %d, default D %d: the test would be weak", copies_d,
+                   copies_g, pg_plan_recomputed(d_ref.plan));
         size_t n1, n2, n3, n4;
         float *d1 = run_outputs(&d_ref, &o, &s.dset, &n1);
         float *g1 = run_outputs(&g_ref, &o, &s.gset, &n2);
@@ -132,12 +145,19 @@ int main(void) {
         pg_status st = pg_step_create_with(ctx, &o, &s, RES, 2 * BATCH, 1, 1, 0, &small, &tight);
         test_check(st == PG_ERR_INVALID && strstr(pg_error_message(), "shared arena"),
                    "too large for the shared arena", "status %d: %s", st, pg_error_message());
+        pg_step_destroy(&tight);
+        pg_vk_buffer few = {.size = 256, .mapped = readback.mapped};
+        pg_plan_config narrow = {.readback = &few};
+        st = pg_step_create_with(ctx, &o, &s, RES, BATCH, 1, 1, 0, &narrow, &tight);
+        test_check(st == PG_ERR_INVALID && strstr(pg_error_message(), "readback buffer"),
+                   "too large for the readback buffer", "status %d: %s", st, pg_error_message());
     }
     pg_step_destroy(&tight);
     pg_step_destroy(&d_lean); /* the arena stays with g_lean until it goes too */
     pg_step_destroy(&g_lean);
     pg_step_destroy(&d_ref);
     pg_step_destroy(&g_ref);
+    pg_vk_buffer_destroy(ctx, &readback);
     pg_train_state_destroy(ctx, &s);
     test_context_release();
     return test_finish("test_plan_lean");

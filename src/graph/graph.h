@@ -230,20 +230,25 @@ pg_status pg_plan_measure(pg_vk_context *ctx, const pg_graph *g, const pg_tensor
 /* How a plan is made; all zero is pg_plan_create's plan. Values are the same
  * either way: only the order of the kernels and the bytes they use change. */
 typedef struct {
-    int lean;               /* memory before barriers: kernels ordered to keep the fewest
-                               bytes alive (passes one after another, more levels) */
-    const pg_plan *share;   /* a plan never running at the same time as this one (the
-                               caller waits between them): use its arena */
-    uint64_t reserve_bytes; /* allocate at least this many arena bytes (the largest plan
-                               that will share it) */
+    int lean;                     /* memory before barriers: kernels ordered to keep the fewest
+                                     bytes alive (passes one after another, more levels) */
+    const pg_plan *share;         /* a plan never running at the same time as this one (the
+                                     caller waits between them): use its arena */
+    uint64_t reserve_bytes;       /* allocate at least this many arena bytes (the largest plan
+                                     that will share it) */
+    const pg_tensor *first;       /* lean: an input whose dependents, and what they need, run
+                                     before every other node (NULL: none) */
+    const pg_vk_buffer *readback; /* host-visible: the outputs are read back into it from
+                                     offset 0 instead of the plan's own buffer (it must
+                                     hold pg_plan_measure_with's readback bytes) */
 } pg_plan_config;
 pg_status pg_plan_create_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
                               int n_outputs, const pg_plan_config *cfg, pg_plan **out);
-/* The same measure for such a plan; staging_bytes (optional): its host-visible
- * upload and readback buffers. */
+/* The same measure for such a plan; staging (optional): the bytes of its
+ * host-visible upload and readback buffers, staging[0] and staging[1]. */
 pg_status pg_plan_measure_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
                                int n_outputs, const pg_plan_config *cfg, uint64_t *arena_bytes,
-                               uint64_t *staging_bytes);
+                               uint64_t staging[2]);
 /* Host pointer where an input's values go before pg_plan_run (float, NHWC). */
 float *pg_plan_input(pg_plan *p, pg_tensor input);
 /* Host pointer to an output's values after pg_plan_run. */
@@ -257,7 +262,11 @@ pg_status pg_plan_submit(pg_plan *p);
 pg_status pg_plan_wait(pg_plan *p);
 /* Device bytes of the planned activation arena (reported in stats). */
 uint64_t pg_plan_arena_bytes(const pg_plan *p);
+/* Device bytes of the arena it runs in (shared: the largest plan's, allocated once). */
+uint64_t pg_plan_arena_allocated(const pg_plan *p);
 int pg_plan_dispatch_count(const pg_plan *p);
+/* Lean plans: the nodes computed a second time instead of kept (pg_lean_recompute). */
+int pg_plan_recomputed(const pg_plan *p);
 /* Device buffers behind the arena (more than one when it exceeds
  * maxMemoryAllocationSize, or $PROGAN_ARENA_CHUNK_MB). */
 int pg_plan_buffer_count(const pg_plan *p);

@@ -111,9 +111,19 @@ void pg_fuse(const pg_vk_info *info, pg_graph *g, const pg_tensor *outputs, int 
              int lean);
 /* Lean plans (lean.c): levels of the needed nodes from an order that keeps the
  * fewest bytes alive (each node's level at least the previous one's); outputs'
- * bytes are never freed. Returns the top level, or -1 (out of host memory). */
+ * bytes are never freed; first >= 0: the nodes depending on that input, and
+ * what they need, go before the others. Returns the top level, or -1 (out of
+ * host memory). */
 int pg_levels_lean(const pg_node *nodes, int n, const int *root, const char *needed,
-                   const pg_tensor *outputs, int n_outputs, int *level);
+                   const pg_tensor *outputs, int n_outputs, int first, const int *gate, int *level);
+/* Lean plans: a cheap node (upsample, avgpool, pixel norm) whose output would
+ * stay alive from its first reader to later ones (the backward pass) is
+ * computed again for each later reader, by a copy appended to nodes (up to cap
+ * nodes) that reads the same inputs, so bitwise the same values; gate[copy] =
+ * that reader (-1 elsewhere), which pg_levels_lean runs the copy just before.
+ * Returns the new node count. */
+int pg_lean_recompute(pg_node *nodes, int n, int cap, char *needed, const pg_tensor *outputs,
+                      int n_outputs, int *gate);
 /* A block of a lean plan's arena: size bytes alive from level start to level
  * last (inclusive); pg_place_by_size sets offset. */
 typedef struct {

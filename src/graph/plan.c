@@ -36,6 +36,7 @@ struct pg_plan {
     int *pack_first;   /* a pack's root -> the level its block is zeroed and placed, or -1 */
     uint64_t *upload_offset, *readback_offset;
     pg_vk_buffer upload, readback;
+    int readback_borrowed; /* readback is pg_plan_config.readback */
     uint64_t arena_bytes;
     uint64_t chunk_bytes; /* the arena is buffers of this many bytes (the last smaller);
                              no tensor straddles two */
@@ -51,6 +52,10 @@ struct pg_plan {
     int profile_each; /* PROGAN_PROFILE=1: a timestamp (and barrier) around every dispatch */
     int submitted;
     int lean;                /* pg_plan_config.lean */
+    int lean_first;          /* pg_plan_config.first, or -1 */
+    int cap_nodes;           /* lean: room for recomputed copies (pg_lean_recompute) */
+    int graph_nodes;         /* the graph's nodes (the copies come after them) */
+    int *gate;               /* lean: per node, the reader a recomputed copy is for */
     int guard;               /* PROGAN_GUARD=1: a sentinel zone after every arena block */
     pg_vk_buffer guard_copy; /* every guard zone, copied back after each run */
     uint64_t *guard_copy_at; /* per block (2 per node: output, scratch): offset there */
@@ -162,7 +167,8 @@ static int levels_assign(pg_plan *p, const char *needed, const pg_tensor *output
     }
     int *lean = p->lean ? malloc((size_t)p->n_nodes * sizeof *lean) : NULL, lean_top = -1;
     if (lean)
-        lean_top = pg_levels_lean(p->nodes, p->n_nodes, p->root, needed, outputs, n_outputs, lean);
+        lean_top = pg_levels_lean(p->nodes, p->n_nodes, p->root, needed, outputs, n_outputs,
+                                  p->lean_first, p->gate, lean);
     for (int i = 0; lean_top >= 0 && i < p->n_nodes; i++)
         if (needed[i] && !p->nodes[i].side_effect) p->level[i] = lean[i];
     if (lean_top >= 0)
@@ -411,8 +417,8 @@ static int packs_zero(pg_plan *p, int level) {
 }
 
 static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_outputs, int *top) {
-    char *needed = calloc((size_t)p->n_nodes, 1);
-    int *last_use = malloc((size_t)p->n_nodes * sizeof *last_use);
+    char *needed = calloc((size_t)p->cap_nodes, 1);
+    int *last_use = malloc((size_t)p->cap_nodes * sizeof *last_use);
     if (!needed || !last_use) {
         free(needed);
         free(last_use);
@@ -427,6 +433,12 @@ static pg_status plan_analyse(pg_plan *p, const pg_tensor *outputs, int n_output
     for (int i = p->n_nodes - 1; i >= 0; i--)
         if (needed[i])
             for (int k = 0; k < p->nodes[i].n_inputs; k++) needed[p->nodes[i].inputs[k]] = 1;
+    if (p->lean && p->gate) {
+        int grown = pg_lean_recompute(p->nodes, p->n_nodes, p->cap_nodes, needed, outputs,
+                                      n_outputs, p->gate);
+        for (int i = p->n_nodes; i < grown; i++) p->level[i] = -1, p->offset[i] = NO_OFFSET;
+        p->n_nodes = view.count = grown;
+    }
     *top = levels_assign(p, needed, outputs, n_outputs);
     for (int i = 0; i < p->n_nodes; i++) last_use[i] = p->level[i];
     for (int i = 0; i < p->n_nodes; i++) {
@@ -603,7 +615,15 @@ static pg_status staging_create(pg_plan *p, const pg_tensor *outputs, int n_outp
     uint64_t down, up = staging_sizes(p, outputs, n_outputs, &down) - down;
     PG_TRY(arena_create(p, cfg ? cfg->reserve_bytes : 0, cfg ? cfg->share : NULL));
     PG_TRY(pg_vk_buffer_create(p->ctx, up, PG_VK_MEMORY_UPLOAD, &p->upload));
-    PG_TRY(pg_vk_buffer_create(p->ctx, down, PG_VK_MEMORY_READBACK, &p->readback));
+    if (cfg && cfg->readback) {
+        if (cfg->readback->size < down || !cfg->readback->mapped)
+            return PG_FAIL(PG_ERR_INVALID,
+                           "a readback buffer of %.1f MiB cannot hold this plan's outputs "
+                           "(%.1f MiB, host-visible): size it by pg_plan_measure_with",
+                           cfg->readback->size / 1048576.0, down / 1048576.0);
+        p->readback = *cfg->readback, p->readback_borrowed = 1;
+    } else
+        PG_TRY(pg_vk_buffer_create(p->ctx, down, PG_VK_MEMORY_READBACK, &p->readback));
     memset(p->upload.mapped, 0, p->upload.size);
     if (p->guard) PG_TRY(guards_setup(p));
     return PG_OK;
@@ -799,7 +819,11 @@ static pg_status plan_init(pg_vk_context *ctx, const pg_graph *g, const pg_tenso
     p->ctx = ctx;
     p->n_nodes = g->count;
     p->lean = cfg && cfg->lean;
-    size_t n = (size_t)g->count + 1;
+    p->lean_first = cfg && cfg->first ? *cfg->first : -1;
+    p->cap_nodes = p->lean ? 2 * g->count : g->count;
+    p->graph_nodes = g->count;
+    size_t n = (size_t)p->cap_nodes + 1;
+    if (p->lean) p->gate = malloc(n * sizeof *p->gate);
     p->nodes = malloc(n * sizeof *p->nodes);
     p->level = malloc(n * sizeof *p->level);
     p->root = malloc(n * sizeof *p->root);
@@ -816,7 +840,7 @@ static pg_status plan_init(pg_vk_context *ctx, const pg_graph *g, const pg_tenso
         !p->readback_offset || !p->scratch_offset || !p->scratch_bytes)
         return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
     memcpy(p->nodes, g->nodes, (size_t)g->count * sizeof *p->nodes);
-    for (int i = 0; i < g->count; i++) {
+    for (int i = 0; i < p->cap_nodes; i++) {
         p->level[i] = -1;
         p->offset[i] = NO_OFFSET;
     }
@@ -845,13 +869,16 @@ pg_status pg_plan_create(pg_vk_context *ctx, const pg_graph *g, const pg_tensor 
 
 pg_status pg_plan_measure_with(pg_vk_context *ctx, const pg_graph *g, const pg_tensor *outputs,
                                int n_outputs, const pg_plan_config *cfg, uint64_t *arena_bytes,
-                               uint64_t *staging_bytes) {
+                               uint64_t staging[2]) {
     *arena_bytes = 0;
-    if (staging_bytes) *staging_bytes = 0;
+    if (staging) staging[0] = staging[1] = 0;
     pg_plan *p;
     pg_status st = plan_init(ctx, g, outputs, n_outputs, cfg, &p);
     if (st == PG_OK) *arena_bytes = p->arena_bytes;
-    if (st == PG_OK && staging_bytes) *staging_bytes = staging_sizes(p, outputs, n_outputs, NULL);
+    if (st == PG_OK && staging) {
+        staging[0] = staging_sizes(p, outputs, n_outputs, &staging[1]);
+        staging[0] -= staging[1];
+    }
     pg_plan_destroy(p);
     return st;
 }
@@ -873,11 +900,12 @@ void pg_plan_destroy(pg_plan *p) {
     free(p->views);
     arena_release(ctx, p->arena);
     pg_vk_buffer_destroy(ctx, &p->upload);
-    pg_vk_buffer_destroy(ctx, &p->readback);
+    if (!p->readback_borrowed) pg_vk_buffer_destroy(ctx, &p->readback);
     if (p->guard_copy.buffer) pg_vk_buffer_destroy(ctx, &p->guard_copy);
     free(p->guard_copy_at);
     free(p->nodes);
     free(p->level);
+    free(p->gate);
     free(p->root);
     free(p->offset);
     free(p->upload_offset);
@@ -950,8 +978,16 @@ uint64_t pg_plan_arena_bytes(const pg_plan *p) {
     return p->arena_bytes;
 }
 
+uint64_t pg_plan_arena_allocated(const pg_plan *p) {
+    return p->arena ? p->arena->bytes : 0;
+}
+
 int pg_plan_buffer_count(const pg_plan *p) {
     return p->arena ? p->arena->n : 0;
+}
+
+int pg_plan_recomputed(const pg_plan *p) {
+    return p->n_nodes - p->graph_nodes;
 }
 
 int pg_plan_dispatch_count(const pg_plan *p) {

@@ -71,36 +71,44 @@ static size_t packed_floats(const pg_step *st, const pg_param_set *set) {
     return n;
 }
 
+/* (Re)allocates the parted phase's host-visible buffer for at least bytes. */
+static pg_status grads_buffer_fit(pg_run *r, uint64_t bytes) {
+    if (r->grads.buffer && r->grads.size >= bytes) return PG_OK;
+    pg_vk_buffer_destroy(r->ctx, &r->grads);
+    PG_TRY(pg_vk_buffer_create(r->ctx, bytes, PG_VK_MEMORY_READBACK, &r->grads));
+    memset(r->grads.mapped, 0, r->grads.size);
+    return PG_OK;
+}
+
 /* The gradient-only steps and the updates of a parted phase. They run one at a
  * time (each run is waited for), so the four plans share one arena, as large as
- * the largest; lean phases (--micro-batch auto) order their kernels to keep few
- * bytes alive. */
+ * the largest, and one host-visible buffer: each step's gradients are read back
+ * into it and summed on the host before the update's gradients are written
+ * there; lean phases (--micro-batch auto) order their kernels to keep few bytes
+ * alive. */
 pg_status pg_par_steps_create(pg_run *r, const pg_schedule *s) {
     pg_train_state *t = &r->state;
     int b = r->part_batch, res = s->resolution, used_d[PG_MAX_PARAMS], used_g[PG_MAX_PARAMS];
-    if (!r->grads_G.buffer) {
-        PG_TRY(pg_vk_buffer_create(r->ctx, 4 * t->gset.total, PG_VK_MEMORY_UPLOAD, &r->grads_G));
-        PG_TRY(pg_vk_buffer_create(r->ctx, 4 * t->dset.total, PG_VK_MEMORY_UPLOAD, &r->grads_D));
-        memset(r->grads_G.mapped, 0, r->grads_G.size);
-        memset(r->grads_D.mapped, 0, r->grads_D.size);
-    }
     const char *env = getenv("PROGAN_LEAN"); /* tests: lean plans in every parted phase */
     int lean = r->lean || (env && *env && strcmp(env, "0"));
     pg_plan_config cfg = {.lean = lean};
-    uint64_t d[2], g[2], ud[2], ug[2];
+    uint64_t d[3], g[3], ud[3], ug[3];
     PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 1, 0, &cfg, d, NULL, used_d));
     PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 0, 0, &cfg, g, NULL, used_g));
-    PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 1, &r->grads_D, used_d, ud));
-    PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 0, &r->grads_G, used_g, ug));
+    uint64_t params = 4 * PG_MAX(t->gset.total, t->dset.total);
+    PG_TRY(grads_buffer_fit(r, PG_MAX(params, PG_MAX(d[2], g[2]))));
+    PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 1, &r->grads, used_d, ud));
+    PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 0, &r->grads, used_g, ug));
     cfg.reserve_bytes = PG_MAX(PG_MAX(d[0], g[0]), PG_MAX(ud[0], ug[0]));
+    cfg.readback = &r->grads;
     PG_TRY(pg_step_create_with(r->ctx, &r->o, t, res, b, s->fading, 1, 0, &cfg, &r->d_step));
-    pg_plan_config shared = {.lean = lean, .share = r->d_step.plan};
+    pg_plan_config shared = {.lean = lean, .share = r->d_step.plan, .readback = &r->grads};
     PG_TRY(pg_step_create_with(r->ctx, &r->o, t, res, b, s->fading, 0, 0, &shared, &r->g_step));
-    shared.lean = 0;
-    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, res, 1, &r->grads_D, used_d, &shared,
-                                 &r->d_update));
-    PG_TRY(pg_step_update_create(r->ctx, &r->o, t, res, 0, &r->grads_G, used_g, &shared,
-                                 &r->g_update));
+    shared.lean = 0, shared.readback = NULL; /* (updates read the gradients from it) */
+    PG_TRY(
+        pg_step_update_create(r->ctx, &r->o, t, res, 1, &r->grads, used_d, &shared, &r->d_update));
+    PG_TRY(
+        pg_step_update_create(r->ctx, &r->o, t, res, 0, &r->grads, used_g, &shared, &r->g_update));
     size_t n = PG_MAX(packed_floats(&r->d_step, &t->dset), packed_floats(&r->g_step, &t->gset));
     free(r->acc);
     r->acc = malloc(n * sizeof *r->acc + 4);
@@ -108,17 +116,16 @@ pg_status pg_par_steps_create(pg_run *r, const pg_schedule *s) {
     if (!r->acc) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory for gradients");
     pg_log(PG_LOG_INFO,
            "%dx%d: %s steps of %d sharing one arena of %.1f MiB (D step %.1f, G step %.1f, "
-           "updates %.1f MiB)",
+           "updates %.1f MiB) and %.1f MiB of host-visible gradients",
            res, res, lean ? "lean" : "gradient", b, cfg.reserve_bytes / 1048576.0, d[0] / 1048576.0,
-           g[0] / 1048576.0, PG_MAX(ud[0], ug[0]) / 1048576.0);
+           g[0] / 1048576.0, PG_MAX(ud[0], ug[0]) / 1048576.0, r->grads.size / 1048576.0);
     return PG_OK;
 }
 
 void pg_par_destroy(pg_run *r) {
     pg_step_destroy(&r->d_update);
     pg_step_destroy(&r->g_update);
-    if (r->ctx) pg_vk_buffer_destroy(r->ctx, &r->grads_G);
-    if (r->ctx) pg_vk_buffer_destroy(r->ctx, &r->grads_D);
+    if (r->ctx) pg_vk_buffer_destroy(r->ctx, &r->grads);
     free(r->acc), free(r->keys);
     r->acc = NULL, r->keys = NULL;
 }
@@ -168,13 +175,18 @@ static pg_status grads_apply(pg_run *r, int discriminator, float lr, double *gra
     pg_step *st = discriminator ? &r->d_step : &r->g_step;
     pg_step *up = discriminator ? &r->d_update : &r->g_update;
     const pg_param_set *set = discriminator ? &r->state.dset : &r->state.gset;
-    float *dst = (discriminator ? &r->grads_D : &r->grads_G)->mapped;
+    float *dst = r->grads.mapped;
     size_t n = packed_floats(st, set), at = 0;
     PG_TRY(pg_dist_sum_floats(r->acc, n, 1.0f / (float)(r->micro * r->ranks)));
     for (int i = 0; i < set->count; i++) {
         if (st->grads[i] < 0) continue;
         size_t len = (size_t)pg_tensor_numel(st->graph, st->grads[i]);
-        memcpy(dst + set->params[i].offset, r->acc + at, len * sizeof *dst);
+        size_t from = set->params[i].offset,
+               next = i + 1 < set->count ? set->params[i + 1].offset : from + len;
+        memcpy(dst + from, r->acc + at, len * sizeof *dst);
+        /* zeros up to the next tensor: the updates' norm covers the gap, and the
+         * step's readback left other values there */
+        memset(dst + from + len, 0, (next - from - len) * sizeof *dst);
         at += len;
     }
     pg_plan_input(up->plan, up->lr)[0] = lr;
@@ -260,24 +272,26 @@ static uint64_t device_heap(const pg_vk_info *info) {
 }
 
 /* Device bytes of one way to run a phase in micro-batches of b: the activation
- * arena(s), the staging of the plans and (parted) the gradient buffers. A
- * parted phase shares one arena between its steps and updates (the updates
- * measured against stand-ins for the gradient buffers: nothing is allocated). */
+ * arena(s), the staging of the plans and (parted) the host-visible gradients. A
+ * parted phase shares one arena between its steps and updates and one buffer
+ * between the steps' readback and the updates' gradients (the updates measured
+ * against a stand-in for it: nothing is allocated). */
 static pg_status phase_bytes(pg_run *r, const pg_schedule *s, int b, int parted, int lean,
                              uint64_t *arena, uint64_t *other) {
     pg_train_state *t = &r->state;
     pg_plan_config cfg = {.lean = lean};
-    uint64_t d[2], g[2], ud[2] = {0, 0}, ug[2] = {0, 0};
+    uint64_t d[3], g[3], ud[3] = {0, 0, 0}, ug[3] = {0, 0, 0};
     int res = s->resolution, used_d[PG_MAX_PARAMS], used_g[PG_MAX_PARAMS];
     PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 1, !parted, &cfg, d, NULL, used_d));
     PG_TRY(pg_step_measure(r->ctx, &r->o, t, res, b, s->fading, 0, !parted, &cfg, g, NULL, used_g));
-    pg_vk_buffer grads_d = {.size = 4 * t->dset.total}, grads_g = {.size = 4 * t->gset.total};
+    pg_vk_buffer grads = {.size = 4 * PG_MAX(t->dset.total, t->gset.total)};
+    grads.size = PG_MAX(grads.size, PG_MAX(d[2], g[2]));
     if (parted) {
-        PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 1, &grads_d, used_d, ud));
-        PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 0, &grads_g, used_g, ug));
+        PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 1, &grads, used_d, ud));
+        PG_TRY(pg_step_update_measure(r->ctx, &r->o, t, res, 0, &grads, used_g, ug));
     }
     *arena = parted ? PG_MAX(PG_MAX(d[0], g[0]), PG_MAX(ud[0], ug[0])) : d[0] + g[0];
-    *other = d[1] + g[1] + ud[1] + ug[1] + (parted ? grads_d.size + grads_g.size : 0);
+    *other = d[1] + g[1] + ud[1] + ud[2] + ug[1] + ug[2] + (parted ? grads.size : d[2] + g[2]);
     return PG_OK;
 }
 

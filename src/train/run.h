@@ -64,8 +64,9 @@ typedef struct {
     int lean; /* --micro-batch auto chose lean plans sharing one arena (forces parted) */
     uint64_t *keys;
     pg_step d_update, g_update;
-    pg_vk_buffer grads_G, grads_D; /* host-visible, laid out as the parameters */
-    float *acc;                    /* the summed gradients, packed: one contiguous buffer */
+    pg_vk_buffer grads; /* host-visible: the gradient steps read back into it, the updates
+                           read the summed gradients from it (laid out as the parameters) */
+    float *acc;         /* the summed gradients, packed: one contiguous buffer */
     size_t acc_floats;
     char batch_note[64]; /* tick line: how the global batch is split */
 } pg_run;

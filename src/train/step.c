@@ -171,7 +171,8 @@ static void ema_add(pg_graph *g, const pg_train_options *o, pg_train_state *s, c
 }
 
 /* Builds the step's graph; plans and records it, or (measure != NULL) only
- * measures the arena and the staging it would need (measure[0], measure[1]). */
+ * measures the arena and the staging it would need (measure[0]; measure[1..2]:
+ * upload, readback). */
 static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                             pg_step *st, const pg_plan_config *cfg, uint64_t *measure) {
     pg_graph *g = st->graph;
@@ -206,8 +207,10 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
     if (!st->updates)
         for (int i = 0; i < trained->set->count; i++)
             if (st->grads[i] >= 0) outs[n++] = st->grads[i];
-    if (measure) return pg_plan_measure_with(ctx, g, outs, n, cfg, &measure[0], &measure[1]);
-    return pg_plan_create_with(ctx, g, outs, n, cfg, &st->plan);
+    pg_plan_config how = cfg ? *cfg : (pg_plan_config){0};
+    if (how.lean && st->mix >= 0) how.first = &st->mix; /* the penalty's passes first */
+    if (measure) return pg_plan_measure_with(ctx, g, outs, n, &how, &measure[0], &measure[1]);
+    return pg_plan_create_with(ctx, g, outs, n, &how, &st->plan);
 }
 
 static pg_status step_make(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
@@ -240,7 +243,7 @@ pg_status pg_step_create_with(pg_vk_context *ctx, const pg_train_options *o, pg_
 
 pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                           int batch, int fading, int discriminator, int updates,
-                          const pg_plan_config *cfg, uint64_t bytes[2], uint64_t *grad_floats,
+                          const pg_plan_config *cfg, uint64_t bytes[3], uint64_t *grad_floats,
                           int *used) {
     pg_step tmp;
     if (grad_floats) *grad_floats = 0;
@@ -301,7 +304,7 @@ pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, p
 
 pg_status pg_step_update_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                                  int res, int discriminator, const pg_vk_buffer *grads_buffer,
-                                 const int *used, uint64_t bytes[2]) {
+                                 const int *used, uint64_t bytes[3]) {
     pg_step tmp;
     return update_make(ctx, o, s, res, discriminator, grads_buffer, used, NULL, &tmp, bytes);
 }

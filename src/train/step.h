@@ -48,14 +48,15 @@ pg_status pg_step_update_create(pg_vk_context *ctx, const pg_train_options *o, p
 /* What pg_step_update_create's plan would allocate (as pg_step_measure). */
 pg_status pg_step_update_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s,
                                  int res, int discriminator, const pg_vk_buffer *grads_buffer,
-                                 const int *used, uint64_t bytes[2]);
+                                 const int *used, uint64_t bytes[3]);
 /* The bytes such a step would allocate, without allocating them: bytes[0] its
- * activation arena, bytes[1] its host-visible staging; and (grad_floats,
+ * activation arena, bytes[1] and bytes[2] its host-visible upload and readback
+ * staging; and (grad_floats,
  * optional) the gradient floats it produces: what data parallelism exchanges;
  * used (optional, PG_MAX_PARAMS): which parameters get a gradient. */
 pg_status pg_step_measure(pg_vk_context *ctx, const pg_train_options *o, pg_train_state *s, int res,
                           int batch, int fading, int discriminator, int updates,
-                          const pg_plan_config *cfg, uint64_t bytes[2], uint64_t *grad_floats,
+                          const pg_plan_config *cfg, uint64_t bytes[3], uint64_t *grad_floats,
                           int *used);
 void pg_step_destroy(pg_step *st);
 

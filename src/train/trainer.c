@@ -106,6 +106,8 @@ static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
     PG_TRY(pg_sampler_create(r->dataset, r->share, s->resolution, r->o.mirror, r->o.seed,
                              &r->sampler));
     PG_TRY(pg_sampler_set_keys(r->sampler, r->keys));
+    uint64_t arena = pg_plan_arena_allocated(r->d_step.plan); /* parted: one for all */
+    if (!r->parted) arena += pg_plan_arena_allocated(r->g_step.plan);
     /* a parted phase renders the grid in parts of its micro-batch: the memory
      * --micro-batch auto planned for holds G's forward pass at that batch */
     int cells = PG_MIN(r->o.grid_rows * r->o.grid_cols, r->parted ? r->part_batch : 16);
@@ -116,9 +118,7 @@ static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
            "%.1f MiB of activations, built in %.2f s",
            s->resolution, s->resolution, s->fading ? "fade-in" : "stable", s->batch,
            r->batch_note[0] ? " " : "", r->batch_note, pg_plan_dispatch_count(r->d_step.plan),
-           pg_plan_dispatch_count(r->g_step.plan),
-           (pg_plan_arena_bytes(r->d_step.plan) + pg_plan_arena_bytes(r->g_step.plan)) / 1048576.0,
-           pg_time_now() - t0);
+           pg_plan_dispatch_count(r->g_step.plan), arena / 1048576.0, pg_time_now() - t0);
     return PG_OK;
 }
 
