@@ -3,8 +3,11 @@
  * default levels run independent passes side by side (fewest barriers); here
  * the passes of a WGAN-GP step (reals, fakes, mixed samples and the penalty's
  * double backward) run one after another, each freeing its activations before
- * the next allocates. Only the order changes: every node computes the same
- * values from the same inputs. Calls only the op table. */
+ * the next allocates, the penalty's first (pg_plan_config.first); cheap
+ * outputs are computed again for their backward readers instead of kept
+ * (pg_lean_recompute). Every node computes the same values from the same
+ * inputs: a lean plan's values are bitwise the default plan's. Calls only the
+ * op table. */
 #include "graph/ops.h"
 
 #include <stdint.h>
