@@ -316,6 +316,40 @@ static void test_errors(pg_vk_context *ctx) {
     if (other) pg_vk_context_destroy(other);
 }
 
+/* Uploads and downloads larger than one staging piece (PG_VK_STAGING_PIECE)
+ * at an odd offset: every piece lands where it belongs, the bytes around the
+ * range stay as they were, and the staging stays one piece large. */
+static void test_transfer_pieces(pg_vk_context *ctx) {
+    uint64_t n = (2ull * PG_VK_STAGING_PIECE + 4096 + 12) / 4, off = 1024; /* floats */
+    pg_vk_buffer buf;
+    float *a = malloc(4 * (n + 2 * off)), *b = malloc(4 * (n + 2 * off));
+    if (!test_check(a && b &&
+                        pg_vk_buffer_create(ctx, 4 * (n + 2 * off), PG_VK_MEMORY_DEVICE, &buf) ==
+                            PG_OK,
+                    "transfer pieces", "%s", pg_error_message())) {
+        free(a), free(b);
+        return;
+    }
+    for (uint64_t i = 0; i < n + 2 * off; i++) a[i] = (float)i;
+    uint64_t before = ctx->peak_bytes_allocated;
+    pg_status st = pg_vk_upload(ctx, (pg_vk_range){&buf, 0, 4 * (n + 2 * off)}, a);
+    for (uint64_t i = 0; i < n; i++) a[off + i] = -(float)i - 0.5f;
+    if (st == PG_OK) st = pg_vk_upload(ctx, (pg_vk_range){&buf, 4 * off, 4 * n}, a + off);
+    if (st == PG_OK) st = pg_vk_download(ctx, (pg_vk_range){&buf, 0, 4 * (n + 2 * off)}, b);
+    uint64_t bad = n + 2 * off;
+    for (uint64_t i = 0; st == PG_OK && i < n + 2 * off && bad == n + 2 * off; i++)
+        if (a[i] != b[i]) bad = i;
+    test_check(st == PG_OK && bad == n + 2 * off, "transfer pieces",
+               "%s: float %llu of %llu differs", st == PG_OK ? "" : pg_error_message(),
+               (unsigned long long)bad, (unsigned long long)(n + 2 * off));
+    test_check(ctx->peak_bytes_allocated - PG_MAX(before, ctx->bytes_allocated) <=
+                   PG_VK_STAGING_PIECE,
+               "transfer staging", "peak grew by %.1f MiB",
+               (ctx->peak_bytes_allocated - before) / 1048576.0);
+    pg_vk_buffer_destroy(ctx, &buf);
+    free(a), free(b);
+}
+
 int main(void) {
     pg_vk_context *ctx = test_context();
     if (!ctx) return test_finish("test_graph") | 1;
@@ -326,6 +360,7 @@ int main(void) {
     test_optimizers(ctx);
     test_rmsprop_clip(ctx);
     test_errors(ctx);
+    test_transfer_pieces(ctx);
     test_context_release();
     return test_finish("test_graph");
 }

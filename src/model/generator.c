@@ -31,6 +31,14 @@ void pg_latent_from_seed_truncated(uint64_t seed, int z_dim, float threshold, fl
 pg_status pg_renderer_create(pg_vk_context *ctx, const pg_model_config *c, const pg_param_set *set,
                              const pg_vk_buffer *buffer, uint64_t base_bytes, int res, int batch,
                              float alpha_value, pg_renderer **out) {
+    return pg_renderer_create_with(ctx, c, set, buffer, base_bytes, res, batch, alpha_value, NULL,
+                                   out);
+}
+
+pg_status pg_renderer_create_with(pg_vk_context *ctx, const pg_model_config *c,
+                                  const pg_param_set *set, const pg_vk_buffer *buffer,
+                                  uint64_t base_bytes, int res, int batch, float alpha_value,
+                                  const pg_plan_config *cfg, pg_renderer **out) {
     *out = NULL;
     pg_renderer *r = calloc(1, sizeof *r);
     if (!r) return PG_FAIL(PG_ERR_OUT_OF_MEMORY, "out of host memory");
@@ -44,7 +52,7 @@ pg_status pg_renderer_create(pg_vk_context *ctx, const pg_model_config *c, const
     r->alpha = alpha_value < 1.0f ? pg_input(r->graph, "alpha", 1, 1, 1, 1) : -1;
     r->image = pg_model_generator(r->graph, c, &G, r->z, res, r->alpha);
     r->image_floats = (size_t)batch * res * res * c->channels;
-    pg_status st = pg_plan_create(ctx, r->graph, &r->image, 1, &r->plan);
+    pg_status st = pg_plan_create_with(ctx, r->graph, &r->image, 1, cfg, &r->plan);
     if (st != PG_OK) {
         pg_renderer_destroy(r);
         return st;

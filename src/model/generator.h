@@ -25,6 +25,11 @@ typedef struct pg_renderer pg_renderer;
 pg_status pg_renderer_create(pg_vk_context *ctx, const pg_model_config *c, const pg_param_set *set,
                              const pg_vk_buffer *buffer, uint64_t base_bytes, int res, int batch,
                              float alpha_value, pg_renderer **out);
+/* The same with a plan configuration (e.g. the arena of plans never run beside it). */
+pg_status pg_renderer_create_with(pg_vk_context *ctx, const pg_model_config *c,
+                                  const pg_param_set *set, const pg_vk_buffer *buffer,
+                                  uint64_t base_bytes, int res, int batch, float alpha_value,
+                                  const pg_plan_config *cfg, pg_renderer **out);
 void pg_renderer_destroy(pg_renderer *r);
 int pg_renderer_batch(const pg_renderer *r);
 /* Changes the fade weight for the next runs (a renderer made with alpha < 1). */

@@ -67,6 +67,20 @@ static double output(pg_step *st, pg_tensor t) {
     return t >= 0 ? pg_plan_output(st->plan, t)[0] : NAN;
 }
 
+/* The phase's grid renderer; a parted phase's renders in the arena of its
+ * steps (it runs between them) when it fits there, else in its own. */
+static pg_status grid_renderer_create(pg_run *r, const pg_schedule *s, int batch) {
+    pg_plan_config shared = {.share = r->d_step.plan};
+    float alpha = s->fading ? 0.5f : 1.0f;
+    pg_status st = PG_ERR_INVALID;
+    if (r->parted)
+        st = pg_renderer_create_with(r->ctx, &r->o.model, &r->state.gset, &r->state.Gs, 0,
+                                     s->resolution, batch, alpha, &shared, &r->grid);
+    if (st != PG_ERR_INVALID) return st; /* (invalid: larger than the shared arena) */
+    return pg_renderer_create(r->ctx, &r->o.model, &r->state.gset, &r->state.Gs, 0, s->resolution,
+                              batch, alpha, &r->grid);
+}
+
 /* Rebuilds the recorded steps, the sampler and the grid renderer for a phase. */
 static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
     pg_step_destroy(&r->d_step);
@@ -111,8 +125,7 @@ static pg_status phase_enter(pg_run *r, const pg_schedule *s) {
     /* a parted phase renders the grid in parts of its micro-batch: the memory
      * --micro-batch auto planned for holds G's forward pass at that batch */
     int cells = PG_MIN(r->o.grid_rows * r->o.grid_cols, r->parted ? r->part_batch : 16);
-    PG_TRY(pg_renderer_create(r->ctx, c, &r->state.gset, &r->state.Gs, 0, s->resolution,
-                              PG_MIN(cells, 16), s->fading ? 0.5f : 1.0f, &r->grid));
+    PG_TRY(grid_renderer_create(r, s, PG_MIN(cells, 16)));
     pg_log(PG_LOG_INFO,
            "phase %dx%d %s, batch %d%s%s: D step %d kernels, G step %d kernels, "
            "%.1f MiB of activations, built in %.2f s",

@@ -148,37 +148,49 @@ void pg_vk_cmd_barrier(VkCommandBuffer cmd) {
                          1, &mb, 0, NULL, 0, NULL);
 }
 
-/* Moves bytes between the host and a device range through a temporary staging buffer. */
+/* Moves one piece of a transfer through the staging buffer. */
+static pg_status transfer_piece(pg_vk_context *ctx, pg_vk_buffer *staging, pg_vk_range range,
+                                char *host, int to_device) {
+    if (to_device) memcpy(staging->mapped, host, range.size);
+    VkCommandBuffer cmd;
+    PG_TRY(pg_vk_oneshot_begin(ctx, &cmd));
+    VkBufferCopy copy = {.srcOffset = to_device ? 0 : range.offset,
+                         .dstOffset = to_device ? range.offset : 0,
+                         .size = range.size};
+    pg_vk_cmd_barrier(cmd);
+    vkCmdCopyBuffer(cmd, to_device ? staging->buffer : range.buffer->buffer,
+                    to_device ? range.buffer->buffer : staging->buffer, 1, &copy);
+    VkMemoryBarrier host_mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                               .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+                               .dstAccessMask =
+                                   VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT};
+    vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1,
+                         &host_mb, 0, NULL, 0, NULL);
+    PG_TRY(pg_vk_oneshot_submit(ctx, cmd));
+    if (!to_device) {
+        VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
+                                  .memory = staging->memory,
+                                  .size = VK_WHOLE_SIZE};
+        vkInvalidateMappedMemoryRanges(ctx->device, 1, &mr);
+        memcpy(host, staging->mapped, range.size);
+    }
+    return PG_OK;
+}
+
+/* Moves bytes between the host and a device range through a temporary staging
+ * buffer of at most PG_VK_STAGING_PIECE bytes, piece by piece: a checkpoint of
+ * a large network needs little device memory beside the training's own. */
 static pg_status transfer(pg_vk_context *ctx, pg_vk_range range, void *host, int to_device) {
     if (range.size == 0) return PG_OK;
     pg_vk_buffer staging;
-    PG_TRY(pg_vk_buffer_create(ctx, range.size,
-                               to_device ? PG_VK_MEMORY_UPLOAD : PG_VK_MEMORY_READBACK, &staging));
-    if (to_device) memcpy(staging.mapped, host, range.size);
-    VkCommandBuffer cmd;
-    pg_status st = pg_vk_oneshot_begin(ctx, &cmd);
-    if (st == PG_OK) {
-        VkBufferCopy copy = {.srcOffset = to_device ? 0 : range.offset,
-                             .dstOffset = to_device ? range.offset : 0,
-                             .size = range.size};
-        pg_vk_cmd_barrier(cmd);
-        vkCmdCopyBuffer(cmd, to_device ? staging.buffer : range.buffer->buffer,
-                        to_device ? range.buffer->buffer : staging.buffer, 1, &copy);
-        VkMemoryBarrier host = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
-                                .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
-                                .dstAccessMask =
-                                    VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT};
-        vkCmdPipelineBarrier(cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
-                             VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0,
-                             1, &host, 0, NULL, 0, NULL);
-        st = pg_vk_oneshot_submit(ctx, cmd);
-    }
-    if (st == PG_OK && !to_device) {
-        VkMappedMemoryRange mr = {.sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
-                                  .memory = staging.memory,
-                                  .size = VK_WHOLE_SIZE};
-        vkInvalidateMappedMemoryRanges(ctx->device, 1, &mr);
-        memcpy(host, staging.mapped, range.size);
+    uint64_t piece = PG_MIN(range.size, (uint64_t)PG_VK_STAGING_PIECE);
+    PG_TRY(pg_vk_buffer_create(ctx, piece, to_device ? PG_VK_MEMORY_UPLOAD : PG_VK_MEMORY_READBACK,
+                               &staging));
+    pg_status st = PG_OK;
+    for (uint64_t at = 0; st == PG_OK && at < range.size; at += piece) {
+        pg_vk_range part = {range.buffer, range.offset + at, PG_MIN(piece, range.size - at)};
+        st = transfer_piece(ctx, &staging, part, (char *)host + at, to_device);
     }
     pg_vk_buffer_destroy(ctx, &staging);
     return st;

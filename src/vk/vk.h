@@ -174,7 +174,9 @@ pg_status pg_vk_pipeline_cache_save(pg_vk_context *ctx);
 /* ---- one-shot command buffers for setup work (uploads, downloads, fills). */
 pg_status pg_vk_oneshot_begin(pg_vk_context *ctx, VkCommandBuffer *cmd);
 pg_status pg_vk_oneshot_submit(pg_vk_context *ctx, VkCommandBuffer cmd);
-/* Copies host bytes into a device range through a temporary staging buffer. */
+/* Copies host bytes into a device range (and back) through a temporary staging
+ * buffer of at most PG_VK_STAGING_PIECE bytes, one piece after another. */
+#define PG_VK_STAGING_PIECE (16u << 20)
 pg_status pg_vk_upload(pg_vk_context *ctx, pg_vk_range dst, const void *src);
 pg_status pg_vk_download(pg_vk_context *ctx, pg_vk_range src, void *dst);
 /* Reads `count` timestamps of a query pool, keeping only the device's valid
