@@ -1,6 +1,7 @@
 /* Every kernel variant of the conv family and matmul ($PROGAN_CONV: the
  * register-blocked kernels, each block shape of the tiled implicit GEMM with
- * split-K off and on, the general kernel) against the float64 reference at odd
+ * split-K off and on, the general kernel, Winograd F(2,3) for 3x3 conv2d and
+ * input grad) against the float64 reference at odd
  * shapes: channels that are not multiples of 4, pixel and channel counts that
  * are not multiples of any tile, K not a multiple of the K step. Device values
  * only: test_ops checks the derivatives (the reference is the same). */
@@ -67,6 +68,8 @@ static void run_variant(const char *variant, uint64_t seed) {
     case_conv(variant, 1, 4, 4, 3, 5, 3, seed + 2);   /* a 4x4 layer: fewer pixels than a tile */
     case_conv(variant, 2, 5, 6, 12, 40, 3, seed + 5); /* channels in 4s (vec4 loads both ways), a
                                                         partial column tile */
+    case_conv(variant, 3, 7, 5, 8, 7, 3, seed + 6);   /* odd sizes (not in 2x2 tiles), Ci in 4s,
+                                                        Co not */
     case_matmul(variant, 133, 37, 131, seed + 3);     /* odd M, N and K */
     case_matmul(variant, 3, 1000, 5, seed + 4);       /* dense-like: long K, tiny M and N */
 }
@@ -96,6 +99,9 @@ int main(int argc, char **argv) {
         "register:storage:4x2",
         "register:texel:16x1",
         "general",
+        "winograd",
+        "winograd:storage:1x4",
+        "winograd:texel:4x4",
     };
     for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
         run_variant(variants[i], 500 + 10 * i);

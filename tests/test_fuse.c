@@ -152,8 +152,8 @@ static void run_variant(const char *v, uint64_t seed) {
 
 int main(int argc, char **argv) {
     if (!test_context()) return test_finish("test_fuse") | 1;
-    static const char *const all[] = {"register", "general", "tiled", "tiled:32x32:1",
-                                      "tiled:64x64:7"};
+    static const char *const all[] = {"register",      "general",       "tiled",
+                                      "tiled:32x32:1", "tiled:64x64:7", "winograd"};
     int n = argc > 1 ? argc - 1 : (int)(sizeof all / sizeof all[0]);
     for (int i = 0; i < n; i++)
         run_variant(argc > 1 ? argv[i + 1] : all[i], 900 + 10 * (uint64_t)i);

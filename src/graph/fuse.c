@@ -29,7 +29,8 @@ static const struct {
     {PG_SHADER_CONV2D, 7, 12, 3},         {PG_SHADER_CONV2D_TEXEL, 7, 12, 3},
     {PG_SHADER_CONV2D_GENERAL, 6, 17, 3}, {PG_SHADER_MATMUL, 5, 12, 3},
     {PG_SHADER_GEMM_TILED, 7, 17, 3},     {PG_SHADER_REDUCE, 2, 9, 2},
-    {PG_SHADER_REDUCE_TEXEL, 2, 9, 2},
+    {PG_SHADER_REDUCE_TEXEL, 2, 9, 2},    {PG_SHADER_WINOGRAD, 7, 12, 3},
+    {PG_SHADER_WINOGRAD_TEXEL, 7, 12, 3},
 };
 #define N_SLOTS ((int)(sizeof epilogue_slots / sizeof epilogue_slots[0]))
 

@@ -159,6 +159,17 @@ static uint64_t target_groups(const pg_vk_info *info) {
     return info->compute_units ? 2 * (uint64_t)info->compute_units : 1;
 }
 
+/* A workgroup of at most wg lanes, halved (down to a subgroup) while it has
+ * more lanes than `lanes` or the grid would leave compute units idle. */
+static uint32_t fit_workgroup(const pg_vk_info *info, uint32_t wg, uint64_t lanes,
+                              uint64_t col_tiles) {
+    uint32_t sub = info->subgroup_size ? info->subgroup_size : 8;
+    while (wg > sub &&
+           (wg / 2 >= lanes || ((lanes + wg - 1) / wg) * col_tiles < target_groups(info)))
+        wg /= 2;
+    return wg;
+}
+
 /* Tiles for `rows` x `cols` outputs: rows across lanes, columns in registers.
  * CPU drivers (lavapipe): every lane-varying load is a loop over the SIMD lanes,
  * so the tile is as large as the measurements allowed (8 rows x 32 columns per
@@ -169,15 +180,12 @@ static gemm_tile choose_tile(const pg_vk_info *info, const pg_gemm_choice *c, ui
                              uint64_t cols) {
     int cpu = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU;
     gemm_tile t = {64, c->tm ? c->tm : cpu ? 8 : 4, c->tn ? c->tn : cpu ? 32 : 16, 8};
-    uint32_t sub = info->subgroup_size ? info->subgroup_size : 8;
     /* the sharing is subgroupBroadcast: ballot, not arithmetic */
     if (!info->subgroup_ballot || t.sgc > info->subgroup_min) t.sgc = 1;
     while (t.tn > t.sgc && t.tn / 2 >= cols) t.tn /= 2;
     if (t.tn < t.sgc) t.sgc = t.tn;
     uint64_t lanes = (rows + t.tm - 1) / t.tm, col_tiles = (cols + t.tn - 1) / t.tn;
-    while (t.wg > sub &&
-           (t.wg / 2 >= lanes || ((lanes + t.wg - 1) / t.wg) * col_tiles < target_groups(info)))
-        t.wg /= 2;
+    t.wg = fit_workgroup(info, t.wg, lanes, col_tiles);
     return t;
 }
 
@@ -309,6 +317,71 @@ static pg_status conv_build(const pg_vk_info *info, const pg_gemm_choice *c, con
     return pg_epilogue_set(g, t, d);
 }
 
+/* Winograd F(2,3) (shaders/winograd.glsl) for a 3x3 conv2d or input grad:
+ * pass 0 transforms the weights into the scratch (16 floats per reduction
+ * channel and output column, columns padded to 4), pass 1 gives each lane tm
+ * 2x2 tiles by tn columns (16 accumulators per tile and column). Operands come
+ * through texel buffers where the register kernel's would (texel_wanted). */
+static pg_status conv_winograd_build(const pg_vk_info *info, const pg_gemm_choice *c,
+                                     const pg_graph *g, pg_tensor t, uint32_t mode,
+                                     pg_dispatch *d) {
+    const pg_node *n = &g->nodes[t];
+    const int *a = g->nodes[n->inputs[0]].shape;
+    uint32_t rc = (uint32_t)a[3], cols = (uint32_t)n->shape[3], cp = (cols + 3) / 4 * 4;
+    uint32_t tm = c->tm ? c->tm : 2, tn = c->tn ? PG_MAX(c->tn, 4) : 8;
+    if (tm * tn > 64)
+        return PG_FAIL(PG_ERR_INVALID,
+                       "PROGAN_CONV=winograd:%ux%u: tiles x columns per lane must be at most 64 "
+                       "(16 accumulators each; e.g. winograd:1x16 or 2x8)",
+                       tm, tn);
+    while (tn > 4 && tn / 2 >= cols) tn /= 2;
+    uint64_t tx = ((uint64_t)a[2] + 1) / 2, ty = ((uint64_t)a[1] + 1) / 2, tiles = a[0] * tx * ty;
+    uint64_t col_tiles = (cols + tn - 1) / tn, u_floats = 16ull * rc * cp;
+    uint32_t wg = fit_workgroup(info, 64, (tiles + tm - 1) / tm, col_tiles);
+    uint64_t groups = (tiles + (uint64_t)wg * tm - 1) / ((uint64_t)wg * tm) * col_tiles;
+    int vec = rc % 4 == 0;
+    int texel = texel_wanted(info, c, (uint64_t)pg_tensor_numel(g, n->inputs[0])) &&
+                texel_wanted(info, c, (uint64_t)pg_tensor_numel(g, n->inputs[1])) &&
+                texel_wanted(info, c, u_floats);
+    pg_dispatch_init(&d[1], texel ? PG_SHADER_WINOGRAD_TEXEL : PG_SHADER_WINOGRAD, 4);
+    uint32_t spec[6] = {wg, mode, 1, tm, tn, (uint32_t)vec};
+    d[1].key.spec_count = 8; /* spec 7: EPI, 0 unless pg_epilogue_set */
+    memcpy(d[1].key.spec, spec, sizeof spec);
+    uint32_t push[12] = {(uint32_t)a[0],
+                         (uint32_t)a[1],
+                         (uint32_t)a[2],
+                         rc,
+                         cols,
+                         float_bits(n->fparams[0]),
+                         (uint32_t)tx,
+                         (uint32_t)ty,
+                         (uint32_t)tiles,
+                         (uint32_t)col_tiles,
+                         cp,
+                         (uint32_t)groups};
+    memcpy(d[1].push, push, sizeof push);
+    pg_tensor bind[4] = {t, n->inputs[0], PG_BIND_SCRATCH, n->inputs[1]};
+    memcpy(d[1].bindings, bind, sizeof bind);
+    if (texel)
+        d[1].key.texel = PG_VK_TEXEL_SET(vec ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F, 1) |
+                         PG_VK_TEXEL_SET(PG_VK_TEXEL_RGBA32F, 2);
+    pg_dispatch_grid(info, groups, d[1].groups);
+    /* pass 0: one lane per (r, c) of U, every binding a float view */
+    d[0] = d[1];
+    d[0].key.spec[2] = 0;
+    d[0].key.spec[3] = 1, d[0].key.spec[4] = 4, d[0].key.spec[5] = 0; /* one pipeline: unused */
+    d[0].push[8] = rc * cp;
+    d[0].bindings[0] = PG_BIND_SCRATCH;
+    d[0].bindings[2] = n->inputs[1];
+    if (texel)
+        d[0].key.texel =
+            PG_VK_TEXEL_SET(PG_VK_TEXEL_R32F, 1) | PG_VK_TEXEL_SET(PG_VK_TEXEL_R32F, 2);
+    pg_dispatch_lanes(info, &d[0], 64, (uint64_t)rc * cp);
+    d[0].n_passes = 2;
+    d[0].scratch_bytes = 4 * u_floats;
+    return pg_epilogue_set(g, t, d);
+}
+
 /* shaders/conv2d_general.comp: any kernel, stride and padding; an implicit
  * GEMM blocked in registers (TM rows x TN columns per lane) without subgroup
  * operations. Inception's odd shapes (5x5, 1x7, 7x1, 1x3, 3x1, stride 2, pad 0)
@@ -428,6 +501,8 @@ static pg_status conv_route(const pg_vk_info *info, const pg_graph *g, pg_tensor
     if (c.kind == PG_GEMM_GENERAL || !pg_conv_is_progan_shape(g, t))
         return conv_general_build(info, g, t, mode, d);
     if (c.kind == PG_GEMM_TILED) return conv_tiled_build(info, &c, g, t, mode, d);
+    if (c.winograd && mode != PG_CONV_WEIGHT_GRAD && g->nodes[g->nodes[t].inputs[1]].shape[0] == 3)
+        return conv_winograd_build(info, &c, g, t, mode, d);
     return conv_build(info, &c, g, t, mode, d);
 }
 

@@ -55,9 +55,10 @@ static pg_status parse_tiled(const char *v, pg_gemm_choice *c) {
                    "PROGAN_CONV=%s: unknown block shape (use 128x128, 64x64, 128x32 or 32x32)", v);
 }
 
-/* Parses "register[:texel|:storage][:TMxTN]" after the kind name. */
-static pg_status parse_register(const char *v, pg_gemm_choice *c) {
-    const char *rest = v + strlen("register");
+/* Parses "register[:texel|:storage][:TMxTN]" (or winograd[...]) after the kind
+ * name, which is `skip` characters long. */
+static pg_status parse_register(const char *v, size_t skip, pg_gemm_choice *c) {
+    const char *rest = v + skip;
     while (*rest == ':') {
         rest++;
         size_t len = strcspn(rest, ":");
@@ -76,8 +77,8 @@ static pg_status parse_register(const char *v, pg_gemm_choice *c) {
     }
     if (*rest == 0) return PG_OK;
     return PG_FAIL(PG_ERR_INVALID,
-                   "PROGAN_CONV=%s: expected register[:texel|:storage][:TMxTN] with TM and TN "
-                   "powers of 2, TM up to 16, TN up to 32 (e.g. register:texel:8x32)",
+                   "PROGAN_CONV=%s: expected register|winograd[:texel|:storage][:TMxTN] with TM "
+                   "and TN powers of 2, TM up to 16, TN up to 32 (e.g. register:texel:8x32)",
                    v);
 }
 
@@ -87,15 +88,18 @@ pg_status pg_gemm_choose(const pg_vk_info *info, pg_gemm_choice *c) {
     c->splits = 0;
     c->loads = PG_LOADS_AUTO;
     c->tm = c->tn = 0;
+    c->winograd = 0;
     /* CPU drivers: the register-blocked kernels (tuned on lavapipe); GPUs: tiled */
     c->kind = info->type == VK_PHYSICAL_DEVICE_TYPE_CPU ? PG_GEMM_REGISTER : PG_GEMM_TILED;
     if (!v || !*v || !strcmp(v, "auto")) return PG_OK;
-    if (!strncmp(v, "register", 8)) return c->kind = PG_GEMM_REGISTER, parse_register(v, c);
+    if (!strncmp(v, "register", 8)) return c->kind = PG_GEMM_REGISTER, parse_register(v, 8, c);
+    if (!strncmp(v, "winograd", 8)) /* the register kind, with 3x3 layers on Winograd */
+        return c->kind = PG_GEMM_REGISTER, c->winograd = 1, parse_register(v, 8, c);
     if (!strcmp(v, "general")) return c->kind = PG_GEMM_GENERAL, PG_OK;
     if (!strncmp(v, "tiled", 5)) return c->kind = PG_GEMM_TILED, parse_tiled(v, c);
     return PG_FAIL(PG_ERR_INVALID,
-                   "PROGAN_CONV=%s: expected auto, register[:LOADS][:TMxTN], general or "
-                   "tiled[:SHAPE[:SPLITS]]",
+                   "PROGAN_CONV=%s: expected auto, register[:LOADS][:TMxTN], "
+                   "winograd[:LOADS][:TMxTN], general or tiled[:SHAPE[:SPLITS]]",
                    v);
 }
 

@@ -181,6 +181,7 @@ typedef struct {
     int splits;          /* split-K count, 0: chosen from the device's compute units */
     pg_gemm_loads loads; /* register kernels: how the conv reads its operands */
     uint32_t tm, tn;     /* register kernels: the tile per lane, 0: chosen */
+    int winograd; /* 3x3 conv2d and input grad on shaders/winograd.glsl (PROGAN_CONV=winograd...) */
 } pg_gemm_choice;
 pg_status pg_gemm_choose(const pg_vk_info *info, pg_gemm_choice *c);
 const char *pg_gemm_kind_name(pg_gemm_kind k);
