@@ -7,7 +7,8 @@
  * give, with the arenas and the one readback buffer both steps share poisoned
  * with NaN first and the G step run in between through the same arena and
  * buffer; the lean D step needs clearly fewer bytes; a plan that cannot fit
- * the arena or readback buffer it would share is refused with a message.
+ * the arena or readback buffer it would share is refused with a message; the
+ * same bitwise equality for the ns loss with R1 (the reals' passes first).
  * Shapes: the tiny preset at 16x16, fading. */
 #include "testutil.h"
 #include "train/step.h"
@@ -70,6 +71,27 @@ static float *run_outputs(pg_step *st, const pg_train_options *o, const pg_param
                     "run", "%s", pg_error_message()))
         return NULL;
     return outputs_copy(st, set, n);
+}
+
+/* The ns loss with R1 (its penalty differentiates D at the reals, whose passes
+ * a lean D step runs first): lean outputs = default outputs, bitwise. */
+static void check_r1(pg_vk_context *ctx, pg_train_options o, pg_train_state *s) {
+    o.loss = PG_LOSS_NS, o.r1_gamma = 10.0f;
+    pg_step ref = {0}, lean = {0};
+    pg_plan_config cfg = {.lean = 1};
+    size_t n1 = 0, n2 = 0;
+    float *a = NULL, *b = NULL;
+    if (test_check(pg_step_create(ctx, &o, s, RES, BATCH, 1, 1, 0, &ref) == PG_OK &&
+                       pg_step_create_with(ctx, &o, s, RES, BATCH, 1, 1, 0, &cfg, &lean) == PG_OK,
+                   "ns + R1 steps", "%s", pg_error_message())) {
+        a = run_outputs(&ref, &o, &s->dset, &n1);
+        b = run_outputs(&lean, &o, &s->dset, &n2);
+        test_check(ref.penalty >= 0 && n1 == n2, "ns + R1 outputs", "no penalty, or counts differ");
+        if (n1 == n2) check_same("lean D step, ns + R1", a, b, n1);
+    }
+    free(a), free(b);
+    pg_step_destroy(&lean);
+    pg_step_destroy(&ref);
 }
 
 int main(void) {
@@ -158,6 +180,7 @@ int main(void) {
     pg_step_destroy(&d_ref);
     pg_step_destroy(&g_ref);
     pg_vk_buffer_destroy(ctx, &readback);
+    check_r1(ctx, o, &s);
     pg_train_state_destroy(ctx, &s);
     test_context_release();
     return test_finish("test_plan_lean");

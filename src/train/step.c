@@ -208,7 +208,8 @@ static pg_status step_build(pg_vk_context *ctx, const pg_train_options *o, pg_tr
         for (int i = 0; i < trained->set->count; i++)
             if (st->grads[i] >= 0) outs[n++] = st->grads[i];
     pg_plan_config how = cfg ? *cfg : (pg_plan_config){0};
-    if (how.lean && st->mix >= 0) how.first = &st->mix; /* the penalty's passes first */
+    /* lean: the penalty's passes first (WGAN-GP: the mixed samples'; R1: the reals') */
+    if (how.lean) how.first = st->mix >= 0 ? &st->mix : st->reals >= 0 ? &st->reals : NULL;
     if (measure) return pg_plan_measure_with(ctx, g, outs, n, &how, &measure[0], &measure[1]);
     return pg_plan_create_with(ctx, g, outs, n, &how, &st->plan);
 }
