@@ -14,6 +14,15 @@ bool finite_bits(float x) {
     return (floatBitsToUint(x) & 0x7f800000u) != 0x7f800000u;
 }
 
+// n / d for a divisor d fixed per dispatch, given as the pair the C side makes
+// with pg_fastdiv_magic (src/graph/graph.c): one multiply-high, where lavapipe
+// runs an integer division lane by lane. Exact for n, d < 2^31.
+uint pg_fastdiv(uint n, uvec2 magic) {
+    uint hi, lo;
+    umulExtended(n, magic.x, hi, lo);
+    return (hi + n) >> magic.y;
+}
+
 // Index of a thread in a 1-D launch of groups of `local` threads.
 uint linear_thread_id(uint local) {
     return linear_group_id() * local + gl_LocalInvocationID.x;

@@ -65,6 +65,7 @@ layout(push_constant) uniform Push {
     uint groups;     // row_tiles * col_tiles * splits: the grid wraps, extra groups do nothing
     float slope;     // epilogue: leaky ReLU slope
     uint aux_n;      // epilogue: elements of its operand
+    uint aux_m, aux_l;  // epilogue: pg_fastdiv pair for aux_n
 } pc;
 
 #include "epilogue.glsl"
@@ -256,7 +257,7 @@ void main() {
             for (uint j = 0; j < TN; j++)
                 if (c0 + j < pc.cols) {
                     uint o = (split * pc.rows + m) * pc.cols + c0 + j;
-                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.aux_n);
+                    y[o] = pg_epilogue(acc[t][j], pc.scale, o, pc.slope, pc.aux_n, uvec2(pc.aux_m, pc.aux_l));
                 }
     }
 }

@@ -2,7 +2,8 @@
 // (src/graph/fuse.c folds the `add`, `leaky_relu` or `leaky_relu_grad` node
 // that reads a kernel's output into the kernel's final store):
 //   v = scale * acc;
-//   EPI & PG_EPI_ADD:   v += aux[out_index % aux_n];
+//   EPI & PG_EPI_ADD:   v += aux[out_index % aux_n];  (% by aux_div, pg_fastdiv's
+//                       pair for aux_n: lavapipe divides lane by lane)
 //   EPI & PG_EPI_LRELU: v = v > 0 ? v : v * slope;
 //   EPI & PG_EPI_GATE:  v = aux[out_index] > 0 ? v : v * slope (leaky_relu_grad
 //                       of v, gated by the leaky_relu output aux; never with ADD).
@@ -14,10 +15,12 @@
 // to float, a sum rounded to float, elementwise.comp's selects) without fma
 // contraction, so the fused result is bitwise the unfused one and the unfused
 // graph stays the reference.
-float pg_epilogue(float acc, float scale, uint out_index, float slope, uint aux_n) {
+float pg_epilogue(float acc, float scale, uint out_index, float slope, uint aux_n, uvec2 aux_div) {
     precise float v = acc * scale;
-    if ((EPI & PG_EPI_ADD) != 0u) v = v + epi_aux[out_index % aux_n];
+    uint aux_at = (EPI & (PG_EPI_ADD | PG_EPI_GATE)) != 0u
+                      ? out_index - pg_fastdiv(out_index, aux_div) * aux_n : 0u;
+    if ((EPI & PG_EPI_ADD) != 0u) v = v + epi_aux[aux_at];
     if ((EPI & PG_EPI_LRELU) != 0u) v = v > 0.0 ? v : v * slope;
-    if ((EPI & PG_EPI_GATE) != 0u) v = epi_aux[out_index % aux_n] > 0.0 ? v : v * slope;
+    if ((EPI & PG_EPI_GATE) != 0u) v = epi_aux[aux_at] > 0.0 ? v : v * slope;
     return v;
 }

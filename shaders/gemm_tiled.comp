@@ -56,6 +56,7 @@ layout(push_constant) uniform Push {
     uint sam, sak, sbk, sbn;  // matmul strides
     float slope;              // epilogue: leaky ReLU slope
     uint aux_n;            // epilogue: elements of its operand
+    uint aux_m, aux_l;  // epilogue: pg_fastdiv pair for aux_n
 } pc;
 
 #include "epilogue.glsl"
@@ -151,7 +152,7 @@ void main() {
         [[unroll]] for (uint j = 0; j < TN; j++) {
             uint n = n0 + tc + j * (BN / TN);
             uint o = (split * pc.M + m) * pc.N + n;
-            if (m < pc.M && n < pc.N) y[o] = pg_epilogue(acc[i * TN + j], pc.scale, o, pc.slope, pc.aux_n);
+            if (m < pc.M && n < pc.N) y[o] = pg_epilogue(acc[i * TN + j], pc.scale, o, pc.slope, pc.aux_n, uvec2(pc.aux_m, pc.aux_l));
         }
     }
 }

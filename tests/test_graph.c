@@ -280,6 +280,36 @@ static void test_op_table(void) {
     pg_graph_destroy(g);
 }
 
+/* pg_fastdiv (the C mirror of the shaders' division by a multiply-high)
+ * equals n / d: every divisor to 4096 and random ones to 2^31 - 1, at random
+ * numerators, multiples of d and their neighbours, and the largest n. */
+static void test_fastdiv(void) {
+    uint64_t seed = 12345;
+    int bad = 0;
+    for (int i = 0; i < 20000 && bad < 5; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t d = i < 4096 ? (uint32_t)i + 1 : (uint32_t)(seed >> 33) | 1u;
+        uint32_t magic[2];
+        pg_fastdiv_magic(d, magic);
+        uint32_t k = (uint32_t)(seed >> 40) % (0x7fffffffu / d + 1);
+        uint32_t ns[] = {0,
+                         1,
+                         d - 1,
+                         d,
+                         k * d,
+                         k * d != 0 ? k * d - 1 : 0,
+                         0x7fffffffu,
+                         (uint32_t)(seed >> 1) & 0x7fffffffu,
+                         (uint32_t)(seed >> 45)};
+        for (size_t j = 0; j < sizeof ns / sizeof ns[0]; j++)
+            if (pg_fastdiv(ns[j], magic) != ns[j] / d) {
+                bad++;
+                test_check(0, "fastdiv", "%u / %u: %u, expected %u", ns[j], d,
+                           pg_fastdiv(ns[j], magic), ns[j] / d);
+            }
+    }
+}
+
 /* Construction errors reach pg_plan_create with the op, shapes and a hint. */
 static void test_errors(pg_vk_context *ctx) {
     pg_graph *g = pg_graph_create();
@@ -354,6 +384,7 @@ int main(void) {
     pg_vk_context *ctx = test_context();
     if (!ctx) return test_finish("test_graph") | 1;
     test_op_table();
+    test_fastdiv();
     test_replay(ctx);
     test_arena_reuse(ctx);
     test_arena_chunks(ctx);

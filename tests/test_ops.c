@@ -153,6 +153,17 @@ static void case_reduce(int axes, float scale, uint64_t seed) {
     pg_graph_destroy(g);
 }
 
+/* Bias-gradient sums (reduced axes leading, C % 4 == 0): 4 outputs per lane on
+ * CPUs, in one pass and, at 4096 rows, in chunks and a second pass. */
+static void case_reduce_columns(int n, int h, uint64_t seed) {
+    char name[64];
+    snprintf(name, sizeof name, "reduce_sum axes 7 [%d,%d,%d,8]", n, h, h);
+    pg_graph *g = pg_graph_create();
+    pg_tensor x = in4(g, n, h, h, 8);
+    test_op_check(name, g, pg_reduce_sum(g, x, 7, 0.5f), &x, 1, 1, TOL, seed);
+    pg_graph_destroy(g);
+}
+
 static void case_reduce_long(void) {
     pg_graph *g = pg_graph_create();
     pg_tensor x = in4(g, 8, 64, 64, 3); /* 98304 elements into one */
@@ -185,17 +196,17 @@ static void case_broadcast_bias(void) {
     pg_graph_destroy(g);
 }
 
-static void case_resample(int n, int h, int w, int c, uint64_t seed) {
+static void case_resample(int n, int h, int w, int c, float scale, uint64_t seed) {
     char name[96];
     pg_graph *g = pg_graph_create();
     pg_tensor x = in4(g, n, h, w, c);
     snprintf(name, sizeof name, "upsample2x [%d,%d,%d,%d]", n, h, w, c);
-    test_op_check(name, g, pg_upsample2x(g, x, 1.0f), &x, 1, 1, TOL, seed);
+    test_op_check(name, g, pg_upsample2x(g, x, scale), &x, 1, 1, TOL, seed);
     pg_graph_destroy(g);
     g = pg_graph_create();
     x = in4(g, n, 2 * h, 2 * w, c);
     snprintf(name, sizeof name, "avgpool2x [%d,%d,%d,%d]", n, 2 * h, 2 * w, c);
-    test_op_check(name, g, pg_avgpool2x(g, x, 1.0f), &x, 1, 1, TOL, seed + 1);
+    test_op_check(name, g, pg_avgpool2x(g, x, scale), &x, 1, 1, TOL, seed + 1);
     pg_graph_destroy(g);
 }
 
@@ -208,6 +219,15 @@ static void case_pixel_norm(void) {
     pg_tensor xs[2] = {in4(g, 2, 3, 3, 5), in4(g, 2, 3, 3, 5)};
     test_op_check("pixel_norm_grad", g, pg_pixel_norm_grad(g, xs[0], xs[1], 1e-8f), xs, 2, 1, TOL,
                   61);
+    pg_graph_destroy(g);
+    g = pg_graph_create(); /* 4 channels per step */
+    x = in4(g, 2, 3, 5, 12);
+    test_op_check("pixel_norm C12", g, pg_pixel_norm(g, x, 1e-8f), &x, 1, 1, TOL, 62);
+    pg_graph_destroy(g);
+    g = pg_graph_create();
+    xs[0] = in4(g, 2, 5, 3, 8), xs[1] = in4(g, 2, 5, 3, 8);
+    test_op_check("pixel_norm_grad C8", g, pg_pixel_norm_grad(g, xs[0], xs[1], 1e-8f), xs, 2, 1,
+                  TOL, 63);
     pg_graph_destroy(g);
 }
 
@@ -437,10 +457,14 @@ int main(void) {
     case_reduce(8, 1.0f, 222);
     case_reduce(6, 2.0f, 223);
     case_reduce(1, 1.0f, 224);
+    case_reduce(14, 1.0f, 227); /* reduced axes trailing (closed-form offsets) */
+    case_reduce_columns(3, 5, 228);
+    case_reduce_columns(16, 16, 229);
     case_reduce_long(); /* past one workgroup's chunk: partial sums and a second pass */
     case_broadcast_bias();
-    case_resample(3, 3, 5, 7, 230);
-    case_resample(1, 1, 1, 3, 232);
+    case_resample(3, 3, 5, 7, 1.0f, 230);
+    case_resample(1, 1, 1, 3, 1.0f, 232);
+    case_resample(2, 3, 5, 8, 0.75f, 234); /* 4 channels per lane */
     case_pixel_norm();
     case_mbstd(8, 4, 240);
     case_mbstd(6, 2, 242);

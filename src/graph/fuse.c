@@ -20,8 +20,8 @@
 #include <string.h>
 
 /* Where each kernel that carries the epilogue takes it: the specialization
- * constant EPI, the push words slope and aux_n (the next one), the binding of
- * the operand. A new kernel with an epilogue is one row here. */
+ * constant EPI, the push words slope, aux_n and aux_n's pg_fastdiv pair (the
+ * next three), the binding of the operand. A new kernel with an epilogue is one row here. */
 static const struct {
     pg_shader_id shader;
     int spec, push, binding;
@@ -50,7 +50,9 @@ pg_status pg_epilogue_set(const pg_graph *g, pg_tensor t, pg_dispatch *d) {
     int last = d[0].n_passes - 1;
     for (int pass = 0; pass <= last; pass++) { /* defaults: aux_n 1 (a modulus) */
         int s = slot_of(d[pass].key.shader);
-        if (s >= 0) d[pass].push[epilogue_slots[s].push + 1] = 1;
+        if (s < 0) continue;
+        d[pass].push[epilogue_slots[s].push + 1] = 1;
+        pg_fastdiv_magic(1, &d[pass].push[epilogue_slots[s].push + 2]);
     }
     int epi = is_producer(n->op) ? n->iparams[PG_EPI_IPARAM] : 0;
     if (!epi) return PG_OK;
@@ -62,7 +64,9 @@ pg_status pg_epilogue_set(const pg_graph *g, pg_tensor t, pg_dispatch *d) {
     float slope = n->fparams[PG_EPI_FPARAM];
     d[last].key.spec[epilogue_slots[s].spec] = (uint32_t)epi;
     memcpy(&d[last].push[epilogue_slots[s].push], &slope, 4);
-    d[last].push[epilogue_slots[s].push + 1] = (uint32_t)pg_tensor_numel(g, aux);
+    uint32_t aux_n = (uint32_t)pg_tensor_numel(g, aux);
+    d[last].push[epilogue_slots[s].push + 1] = aux_n;
+    pg_fastdiv_magic(aux_n, &d[last].push[epilogue_slots[s].push + 2]);
     d[last].bindings[epilogue_slots[s].binding] = aux;
     return PG_OK;
 }

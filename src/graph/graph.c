@@ -203,6 +203,24 @@ void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint
     pg_dispatch_grid(info, (lanes + wg - 1) / wg, d->groups);
 }
 
+/* A divisor fixed for a dispatch, as the pair that turns n / d into a
+ * multiply-high in the shader (pg_fastdiv in shaders/common.glsl): lavapipe
+ * runs an integer division lane by lane, a multiply as one vector op. The
+ * Granlund-Montgomery form (as ggml-vulkan's fastdiv): L = ceil(log2 d),
+ * magic = 2^32 (2^L - d) / d + 1; exact for n, d < 2^31 (test_graph checks). */
+void pg_fastdiv_magic(uint32_t d, uint32_t magic[2]) {
+    if (d == 0) d = 1;
+    uint32_t shift = 0;
+    while (shift < 31 && (1u << shift) < d) shift++;
+    magic[0] = (uint32_t)((((uint64_t)1 << shift) - d) * ((uint64_t)1 << 32) / d + 1);
+    magic[1] = shift;
+}
+
+uint32_t pg_fastdiv(uint32_t n, const uint32_t magic[2]) {
+    uint32_t hi = (uint32_t)(((uint64_t)n * magic[0]) >> 32);
+    return (hi + n) >> magic[1];
+}
+
 void pg_dispatch_grid(const pg_vk_info *info, uint64_t count, uint32_t groups[3]) {
     uint64_t max_x = info->max_workgroup_count[0] ? info->max_workgroup_count[0] : 65535;
     uint64_t max_y = info->max_workgroup_count[1] ? info->max_workgroup_count[1] : 65535;

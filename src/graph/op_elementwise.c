@@ -2,6 +2,7 @@
  * constructors with their shape rules, dispatch builders and VJP rules. */
 #include "graph/ops.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -182,9 +183,7 @@ static int operand_vec4(uint32_t mode, const int out[4]) {
            (mode == 4 && (out[1] * out[2] * out[3]) % 4 == 0);
 }
 
-/* $PROGAN_EW_VEC4=0 keeps every elementwise op on the scalar path, so tests
- * run both paths on the same cases (ctest's *_subgroup16 entries set it). */
-static int vec4_allowed(void) {
+int pg_ew_vec4_allowed(void) {
     const char *v = getenv("PROGAN_EW_VEC4");
     return !v || strcmp(v, "0") != 0;
 }
@@ -226,7 +225,7 @@ static pg_status elementwise_build(const pg_vk_info *info, const pg_graph *g, pg
     d->push[17] = float_bits(n->fparams[1]);
     uint64_t count = (uint64_t)pg_tensor_numel(g, t);
     d->push[18] = (uint32_t)count;
-    int vec4 = count % 4 == 0 && vec4_allowed();
+    int vec4 = count % 4 == 0 && pg_ew_vec4_allowed();
     for (int k = 0; k < 3; k++) vec4 = vec4 && operand_vec4(d->key.spec[2 + k], n->shape);
     d->key.spec[5] = (uint32_t)vec4;
     elementwise_texels(info, g, d);
@@ -241,19 +240,48 @@ pg_status elementwise_dispatch(const pg_vk_info *info, const pg_graph *g, pg_ten
     return elementwise_build(info, g, t, pg_ops[g->nodes[t].op].code, d);
 }
 
+/* Where the reduced elements lie (shaders/reduce.glsl, LAYOUT): 1 when the
+ * reduced axes all come before the kept ones, 2 when all after, 0 otherwise;
+ * axes of extent 1 go either way. */
+static uint32_t reduce_layout(const int shape[4], int axes) {
+    int last_reduced = -1, first_reduced = 4, last_kept = -1, first_kept = 4;
+    for (int i = 0; i < 4; i++) {
+        if (shape[i] == 1) continue;
+        int reduced = (axes >> i) & 1;
+        if (reduced)
+            last_reduced = i, first_reduced = first_reduced < i ? first_reduced : i;
+        else
+            last_kept = i, first_kept = first_kept < i ? first_kept : i;
+    }
+    if (last_reduced < first_kept) return 1;
+    if (last_kept < first_reduced) return 2;
+    return 0;
+}
+
+/* Whether a CPU sums out_count outputs a lane each (columns) rather than a
+ * workgroup each: lavapipe's barriers cost, except for a handful of outputs. */
+static int cpu_columns(const pg_vk_info *info, uint64_t out_count) {
+    return info->type == VK_PHYSICAL_DEVICE_TYPE_CPU && out_count >= 4;
+}
+
 /* One pass of shaders/reduce.comp (declared in ops.h). */
 void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_tensor in,
                     const int in_shape[4], int axes, float scale, uint64_t out_count,
                     uint64_t chunk, uint64_t splits) {
-    /* many outputs: a lane each (no barriers); few: a workgroup each (see the shader) */
-    int columns = out_count * splits >= 64;
+    /* many outputs, or a CPU: a lane each (no barriers); few: a workgroup each
+     * (a pairwise tree: a sum of everything rounds better than two sequential ones) */
+    int columns = out_count * splits >= 64 || cpu_columns(info, out_count);
+    uint32_t layout = reduce_layout(in_shape, axes);
+    int vec4 = columns && layout == 1 && out_count % 4 == 0 && pg_ew_vec4_allowed();
     uint64_t in_count = (uint64_t)in_shape[0] * in_shape[1] * in_shape[2] * in_shape[3];
-    int texel = pg_texel_loads(info, in_count);
+    int texel = pg_texel_loads(info, vec4 ? in_count / 4 : in_count);
     pg_dispatch_init(d, texel ? PG_SHADER_REDUCE_TEXEL : PG_SHADER_REDUCE, 3);
-    d->key.texel = texel ? PG_VK_TEXEL_SET(PG_VK_TEXEL_R32F, 1) : 0;
-    d->key.spec_count = 3;           /* spec 2: EPI, 0 unless pg_epilogue_set */
+    d->key.texel = texel ? PG_VK_TEXEL_SET(vec4 ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F, 1) : 0;
+    d->key.spec_count = 5;           /* spec 2: EPI, 0 unless pg_epilogue_set */
     d->key.spec[PG_SPEC_WG] = PG_WG; /* a power of 2: the tree sum halves it */
     d->key.spec[PG_SPEC_CODE] = columns ? PG_REDUCE_COLUMNS : PG_REDUCE_TREE;
+    d->key.spec[3] = layout;
+    d->key.spec[4] = (uint32_t)vec4;
     d->bindings[0] = out;
     d->bindings[1] = in;
     d->bindings[2] = in; /* the epilogue's operand (pg_epilogue_set), declared either way */
@@ -264,16 +292,32 @@ void pg_reduce_pass(const pg_vk_info *info, pg_dispatch *d, pg_tensor out, pg_te
     d->push[7] = (uint32_t)chunk;
     d->push[8] = (uint32_t)splits;
     d->push[10] = 1; /* the epilogue operand's length (never 0: a modulus) */
+    pg_fastdiv_magic(1, &d->push[11]);
     uint64_t work = out_count * splits;
     if (columns)
-        pg_dispatch_lanes(info, d, PG_WG, work);
+        pg_dispatch_lanes(info, d, PG_WG, vec4 ? work / 4 : work);
     else
         pg_dispatch_grid(info, work, d->groups);
 }
 
+/* Chunks per output on a CPU: enough lanes for every core's workgroups
+ * (a workgroup of lanes each in the columns mode), no chunk so short that the
+ * second pass costs more than it saves, and no more chunks than elements per
+ * chunk (two sequential sums of about sqrt(reduced) terms round like the
+ * GPU's tree). */
+static uint64_t cpu_splits(uint64_t out_count, uint64_t reduced) {
+    const uint64_t lanes = 1024, min_chunk = 64;
+    uint64_t per_split = out_count % 4 == 0 ? out_count / 4 : out_count;
+    uint64_t splits = (lanes + per_split - 1) / per_split;
+    uint64_t most = reduced / min_chunk, balanced = (uint64_t)sqrt((double)reduced);
+    if (most > balanced) most = balanced;
+    return splits < most ? splits : (most ? most : 1);
+}
+
 /* A reduction is cut into chunks so no loop runs longer than PG_MAX_LOOP_TRIPS
  * (and GPUs get parallel work): partial sums in the scratch, then a second pass.
- * Workgroup chunks hold PG_WG lanes' worth; a lane's chunk is PG_MAX_LOOP_TRIPS. */
+ * Workgroup chunks hold PG_WG lanes' worth; a lane's chunk is PG_MAX_LOOP_TRIPS;
+ * on CPUs, cpu_splits. */
 pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                               pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
@@ -281,6 +325,11 @@ pg_status reduce_sum_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tens
     uint64_t out_count = (uint64_t)pg_tensor_numel(g, t);
     uint64_t reduced = (uint64_t)pg_tensor_numel(g, n->inputs[0]) / out_count;
     uint64_t chunk = out_count >= 64 ? PG_MAX_LOOP_TRIPS / 2 : PG_WG * 256;
+    if (cpu_columns(info, out_count)) {
+        uint64_t s = cpu_splits(out_count, reduced), least = PG_MAX_LOOP_TRIPS / 2;
+        chunk = (reduced + s - 1) / s;
+        if (chunk > least) chunk = least;
+    }
     uint64_t splits = (reduced + chunk - 1) / chunk;
     if (splits <= 1) {
         pg_reduce_pass(info, d, t, n->inputs[0], in, n->iparams[0], n->fparams[0], out_count,

@@ -109,20 +109,30 @@ pg_tensor pg_mbstd_primitive(pg_graph *g, pg_tensor x, int group, float eps) {
 }
 
 /* ---- dispatch */
+/* A lane per element of the small side (see shaders/resample.glsl); 4
+ * channels per lane where C % 4 == 0 (PROGAN_EW_VEC4=0 keeps one). */
 static pg_status resample_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                 uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
+    const int *small = mode == PG_RESAMPLE_UP ? g->nodes[n->inputs[0]].shape : n->shape;
+    int vec4 = small[3] % 4 == 0 && pg_ew_vec4_allowed();
     int texel = pg_texel_loads(info, (uint64_t)pg_tensor_numel(g, n->inputs[0]));
     pg_dispatch_init(d, texel ? PG_SHADER_RESAMPLE_TEXEL : PG_SHADER_RESAMPLE, 2);
-    d->key.texel = texel ? PG_VK_TEXEL_SET(PG_VK_TEXEL_R32F, 1) : 0;
-    d->key.spec_count = 2;
+    d->key.texel = texel ? PG_VK_TEXEL_SET(vec4 ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F, 1) : 0;
+    d->key.spec_count = 3;
     d->key.spec[PG_SPEC_CODE] = mode;
+    d->key.spec[2] = (uint32_t)vec4;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
-    for (int i = 0; i < 4; i++) d->push[i] = (uint32_t)n->shape[i];
+    uint32_t units = (uint32_t)(vec4 ? small[3] / 4 : small[3]);
+    for (int i = 0; i < 3; i++) d->push[i] = (uint32_t)small[i];
+    d->push[3] = units;
     d->push[4] = float_bits(n->fparams[0]);
-    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
+    uint64_t count = (uint64_t)small[0] * small[1] * small[2] * units;
     d->push[5] = (uint32_t)count;
+    pg_fastdiv_magic(units, &d->push[6]);
+    pg_fastdiv_magic((uint32_t)small[2], &d->push[8]);
+    pg_fastdiv_magic((uint32_t)small[1], &d->push[10]);
     pg_dispatch_lanes(info, d, PG_WG, count);
     return PG_OK;
 }
@@ -139,9 +149,15 @@ pg_status avgpool2x_dispatch(const pg_vk_info *info, const pg_graph *g, pg_tenso
 static pg_status pixel_norm_build(const pg_vk_info *info, const pg_graph *g, pg_tensor t,
                                   uint32_t mode, pg_dispatch *d) {
     const pg_node *n = &g->nodes[t];
-    pg_dispatch_init(d, PG_SHADER_PIXEL_NORM, 3);
-    d->key.spec_count = 2;
+    uint64_t count = (uint64_t)pg_tensor_numel(g, t);
+    int vec4 = n->shape[3] % 4 == 0 && pg_ew_vec4_allowed();
+    int texel = pg_texel_loads(info, vec4 ? count / 4 : count);
+    pg_dispatch_init(d, texel ? PG_SHADER_PIXEL_NORM_TEXEL : PG_SHADER_PIXEL_NORM, 3);
+    uint32_t format = vec4 ? PG_VK_TEXEL_RGBA32F : PG_VK_TEXEL_R32F;
+    d->key.texel = texel ? PG_VK_TEXEL_SET(format, 1) | PG_VK_TEXEL_SET(format, 2) : 0;
+    d->key.spec_count = 3;
     d->key.spec[PG_SPEC_CODE] = mode;
+    d->key.spec[2] = (uint32_t)vec4;
     d->bindings[0] = t;
     d->bindings[1] = n->inputs[0];
     d->bindings[2] = n->inputs[mode == PG_MODE_BACKWARD ? 1 : 0];

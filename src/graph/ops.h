@@ -158,6 +158,15 @@ void pg_dispatch_lanes(const pg_vk_info *info, pg_dispatch *d, uint32_t wg, uint
 int pg_texel_loads(const pg_vk_info *info, uint64_t texels);
 /* Whether an input of `texels` texels can be a texel buffer at all. */
 int pg_texel_fits(const pg_vk_info *info, uint64_t texels);
+/* $PROGAN_EW_VEC4=0 keeps every elementwise and resampling op on its scalar
+ * path (one element per lane), so tests run both paths on the same cases
+ * (ctest's *_subgroup16 entries set it). */
+int pg_ew_vec4_allowed(void);
+/* n / d in a shader as pg_fastdiv(n, magic) (shaders/common.glsl) for n, d <
+ * 2^31: pg_fastdiv_magic writes the 2 push words for divisor d; the C
+ * pg_fastdiv computes the same as the shader (tests). */
+void pg_fastdiv_magic(uint32_t d, uint32_t magic[2]);
+uint32_t pg_fastdiv(uint32_t n, const uint32_t magic[2]);
 
 /* One pass of shaders/reduce.comp: in (in_shape) reduced over axes, times
  * scale, into out; with splits > 1 each of out_count outputs is split into

@@ -1021,6 +1021,24 @@ int pg_plan_op_times(pg_plan *p, double ms[PG_OP_COUNT], int calls[PG_OP_COUNT])
     return 1;
 }
 
+/* PROGAN_PROFILE=2: one line per dispatch (op, output shape, pass, ms), to
+ * find which node of an op family costs. */
+static void profile_print_dispatches(pg_plan *p, FILE *out) {
+    uint32_t n = (uint32_t)(2 * p->n_dispatch + 2);
+    uint64_t *t = malloc(n * sizeof *t);
+    if (!t || pg_vk_timestamps_read(p->ctx, p->queries, 0, n, t) != PG_OK) {
+        free(t);
+        return;
+    }
+    for (int k = 0; k < p->n_dispatch; k++) {
+        const pg_node *node = &p->nodes[p->dispatches[k].node];
+        fprintf(out, "dispatch %4d %-20s %-18s node %5d %9.3f ms\n", k, pg_ops[node->op].name,
+                pg_shape_str(node->shape), p->dispatches[k].node,
+                pg_vk_timestamp_ns(&p->ctx->info, t[2 + 2 * k], t[3 + 2 * k]) * 1e-6);
+    }
+    free(t);
+}
+
 void pg_plan_profile_print(pg_plan *p, FILE *out) {
     double per_op[PG_OP_COUNT], total = 0;
     int calls[PG_OP_COUNT];
@@ -1032,4 +1050,6 @@ void pg_plan_profile_print(pg_plan *p, FILE *out) {
             fprintf(out, "%-22s %8d %12.3f %6.1f%%\n", pg_ops[op].name, calls[op], per_op[op],
                     total > 0 ? 100.0 * per_op[op] / total : 0.0);
     fprintf(out, "%-22s %8d %12.3f\n", "total", p->n_dispatch, total);
+    const char *each = getenv("PROGAN_PROFILE");
+    if (each && strcmp(each, "2") == 0) profile_print_dispatches(p, out);
 }
