@@ -55,6 +55,7 @@ layout(push_constant) uniform Push {
     uint groups;     // workgroups with work: the grid wraps, extra groups return
     float slope;     // epilogue: leaky ReLU slope
     uint aux_n;      // epilogue: elements of its operand
+    uint aux_m, aux_l;  // epilogue: pg_fastdiv pair for aux_n
 } pc;
 
 #include "epilogue.glsl"
@@ -171,7 +172,7 @@ void main() {
                     uint yy = oy + q / 2, xx = ox + q % 2, c = c0 + 4 * j4 + jj;
                     if (m < pc.rows && c < pc.cols && yy < pc.h && xx < pc.w) {
                         uint at = ((n * pc.h + yy) * pc.w + xx) * pc.cols + c;
-                        y[at] = pg_epilogue(o[q][jj], pc.scale, at, pc.slope, pc.aux_n);
+                        y[at] = pg_epilogue(o[q][jj], pc.scale, at, pc.slope, pc.aux_n, uvec2(pc.aux_m, pc.aux_l));
                     }
                 }
         }
